@@ -1,0 +1,16 @@
+// Package bug holds what every layer of the simulator shares for simulated
+// kernel BUGs: the ErrBug sentinel that errors of the BUG class wrap (scope
+// misuse, double free, a bad zone combination), so that one errors.Is test
+// finds them whichever layer reported them. The root package re-exports it.
+//
+// A simulated BUG is the caller's mistake and leaves the simulated machine as
+// it was; a broken invariant of mmsim itself is not a simulated BUG but a
+// panic (see internal/invariants).
+package bug
+
+import "errors"
+
+// ErrBug is wrapped by every error that reports what the kernel would answer
+// with BUG() or VM_BUG_ON(): misuse the simulator detects and refuses, or, for
+// scope misuse, records while keeping the kernel's arithmetic.
+var ErrBug = errors.New("mmsim: kernel BUG")

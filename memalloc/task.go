@@ -1,0 +1,152 @@
+package memalloc
+
+import (
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/mmsim/mmsim/internal/invariants"
+)
+
+// TaskCommLen is the size of task_struct.comm, terminating NUL included: a
+// task's name keeps at most TaskCommLen-1 bytes.
+//
+// Kernel: include/linux/sched.h:TASK_COMM_LEN.
+const TaskCommLen = 16
+
+// Task is the simulated subset of task_struct that allocation needs: the
+// kernel's "current". Go has no goroutine-local storage, so it is passed
+// explicitly, as the first parameter, to every call that may allocate.
+//
+// A Task belongs to one goroutine at a time, its owner: the methods that
+// change it (SaveFlags, Restore and the Save* helpers, SetCPU) and the ones
+// that read what only the owner keeps (GFPContext, Err) may be called only by
+// the owner. Handing a Task to another goroutine transfers it. Flags, Comm and
+// PID may be read from any goroutine, as the kernel reads another task's
+// flags. Under the invariants build tag, concurrent use by two goroutines
+// panics.
+//
+// Kernel: include/linux/sched.h:struct task_struct.
+type Task struct {
+	// comm is the task's name, at most TaskCommLen-1 bytes.
+	// Invariant: immutable after NewTask.
+	comm string
+	// pid is the task's id. Invariant: immutable after NewTask.
+	pid int
+
+	// flags holds the PF_* flags. Only the owner writes it; it is atomic so
+	// that other goroutines (the OOM killer, a report) may read it, as the
+	// kernel reads another task's flags with READ_ONCE.
+	flags atomic.Uint32
+
+	// cpu is the simulated CPU the task runs on: its allocations use that
+	// CPU's per-cpu page lists. Owned by the task goroutine.
+	cpu int
+
+	// scopes holds every memalloc_flags_save that is still open, oldest
+	// first: what it asked for and the cookie it returned.
+	// Invariant: the non-zero cookies are disjoint, and each is a subset of
+	// flags. Owned by the task goroutine.
+	scopes []scope
+	// scopeBuf is scopes' initial backing array: nesting deeper than this is
+	// rare, so saves do not allocate.
+	scopeBuf [8]scope
+	// zeroAmbiguous is set when a Restore(0) closed one of several open
+	// zero-cookie scopes of different flags: which one it closed cannot be
+	// known, so zero-cookie scopes stop counting as evidence of misuse until
+	// none is open. Owned by the task goroutine.
+	zeroAmbiguous bool
+
+	// err is the first scope misuse detected on this task (sticky).
+	// Owned by the task goroutine.
+	err error
+
+	// users counts the goroutines inside a method that requires the owner.
+	// Atomic because its whole point is to see two goroutines at once.
+	// Used only under the invariants build tag.
+	users atomic.Int32
+}
+
+// TaskOption sets a property of a new Task.
+type TaskOption func(*Task)
+
+// WithPID gives the task its pid. The System gives every task it creates a
+// unique one; memalloc alone does not.
+func WithPID(pid int) TaskOption { return func(t *Task) { t.pid = pid } }
+
+// WithCPU places the task on a simulated CPU.
+func WithCPU(cpu int) TaskOption { return func(t *Task) { t.cpu = cpu } }
+
+// WithFlags starts the task with PF flags already set, as kernel-thread
+// creation sets PF_KTHREAD and kswapd sets PF_MEMALLOC|PF_KSWAPD for its whole
+// life. These are not scopes: no Restore belongs to them.
+//
+// Kernel: kernel/kthread.c:kthread(), mm/vmscan.c:kswapd().
+func WithFlags(f Flags) TaskOption { return func(t *Task) { t.flags.Store(uint32(f)) } }
+
+// NewTask returns a task named name (cut to TaskCommLen-1 bytes, as the
+// kernel's comm is) with no PF flags set, pid 0 and CPU 0 unless options say
+// otherwise.
+//
+// Kernel: kernel/fork.c:copy_process() (the parts allocation reads),
+// fs/exec.c:__set_task_comm().
+func NewTask(name string, opts ...TaskOption) *Task {
+	if len(name) > TaskCommLen-1 {
+		name = name[:TaskCommLen-1]
+	}
+	t := &Task{comm: name}
+	t.scopes = t.scopeBuf[:0]
+	for _, o := range opts {
+		o(t)
+	}
+	return t
+}
+
+// Comm returns the task's name. Kernel: include/linux/sched.h:task_struct.comm.
+func (t *Task) Comm() string { return t.comm }
+
+// PID returns the task's pid. Kernel: include/linux/sched.h:task_struct.pid.
+func (t *Task) PID() int { return t.pid }
+
+// Flags returns the task's PF flags. It may be called from any goroutine.
+//
+// Kernel: include/linux/sched.h:task_struct.flags (READ_ONCE(p->flags)).
+func (t *Task) Flags() Flags { return Flags(t.flags.Load()) }
+
+// CPU returns the simulated CPU the task runs on.
+//
+// Kernel: include/linux/sched.h:task_cpu(), raw_smp_processor_id().
+func (t *Task) CPU() int { return t.cpu }
+
+// SetCPU moves the task to another simulated CPU. Only the owner may call it.
+//
+// Kernel: kernel/sched/core.c:set_task_cpu().
+func (t *Task) SetCPU(cpu int) {
+	t.enter()
+	t.cpu = cpu
+	t.exit()
+}
+
+// Err returns the first scope misuse detected on the task, or nil. The error
+// is sticky: it stays until the task is dropped. It wraps ErrScope and the
+// simulator-wide BUG sentinel.
+func (t *Task) Err() error { return t.err }
+
+// String returns "comm[pid]".
+func (t *Task) String() string { return t.comm + "[" + strconv.Itoa(t.pid) + "]" }
+
+// enter and exit bracket a method that only the owner may call. Under the
+// invariants tag they panic when a second goroutine is inside one at the same
+// time: Go exposes no goroutine id, so this stands in for gVisor's owner check.
+func (t *Task) enter() {
+	if invariants.Enabled && t.users.Add(1) != 1 {
+		panic(fmt.Sprintf("memalloc: task %s used by two goroutines at once: "+
+			"a Task belongs to one goroutine at a time", t))
+	}
+}
+
+func (t *Task) exit() {
+	if invariants.Enabled {
+		t.users.Add(-1)
+	}
+}

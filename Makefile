@@ -15,7 +15,7 @@ FUZZTIME   ?= 30s
 SHARED     ?= ../shared
 
 # The example programs `make demo` runs, in order.
-EXAMPLES :=
+EXAMPLES := gfp-decode
 
 .PHONY: help demo examples test fmt-check vet tidy-check bench fuzz cover golden testdata
 

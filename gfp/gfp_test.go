@@ -9,16 +9,29 @@ import (
 	"github.com/mmsim/mmsim/gfp"
 )
 
+// valueCase pins one kernel value.
+type valueCase struct {
+	name string
+	got  gfp.Mask
+	want gfp.Mask
+}
+
+// checkValues runs one subtest per value.
+func checkValues(t *testing.T, cases []valueCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, tc.got, "got %#x", uint32(tc.got))
+		})
+	}
+}
+
 // TestBitValues pins every flag bit to its value in an x86_64 CONFIG_LOCKDEP=y
 // build. The 0x200 hole (___GFP_UNUSED_BIT) must stay unused.
 //
 // Reference: include/linux/gfp_types.h (enum of ___GFP_*_BIT).
 func TestBitValues(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		got  gfp.Mask
-		want gfp.Mask
-	}{
+	checkValues(t, []valueCase{
 		{"__GFP_DMA", gfp.DMA, 0x1},
 		{"__GFP_HIGHMEM", gfp.HighMem, 0x2},
 		{"__GFP_DMA32", gfp.DMA32, 0x4},
@@ -47,11 +60,7 @@ func TestBitValues(t *testing.T) {
 		{"__GFP_RECLAIM is both reclaim bits", gfp.Reclaim, 0xc00},
 		{"__GFP_BITS_SHIFT is 26", gfp.Mask(gfp.BitsShift), 26},
 		{"__GFP_BITS_MASK", gfp.BitsMask, 0x3ffffff},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, tc.got, "got %#x", uint32(tc.got))
-		})
-	}
+	})
 
 	t.Run("the single bits are distinct, one bit each, and skip 0x200", func(t *testing.T) {
 		var all gfp.Mask
@@ -73,11 +82,7 @@ func TestBitValues(t *testing.T) {
 //
 // Reference: include/linux/gfp_types.h (Useful GFP flag combinations).
 func TestComposites(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		got  gfp.Mask
-		want gfp.Mask
-	}{
+	checkValues(t, []valueCase{
 		{"GFP_ATOMIC is HIGH|KSWAPD_RECLAIM (no __GFP_ATOMIC since v6.3)", gfp.Atomic, 0x820},
 		{"GFP_KERNEL", gfp.Kernel, 0xcc0},
 		{"GFP_KERNEL_ACCOUNT", gfp.KernelAccount, 0x400cc0},
@@ -91,11 +96,7 @@ func TestComposites(t *testing.T) {
 		{"GFP_HIGHUSER_MOVABLE (SKIP_KASAN is 0 on x86_64)", gfp.HighUserMovable, 0x100cca},
 		{"GFP_TRANSHUGE_LIGHT drops both reclaim bits", gfp.TransHugeLight, 0x1c20ca},
 		{"GFP_TRANSHUGE adds DIRECT_RECLAIM back", gfp.TransHuge, 0x1c24ca},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, tc.got, "got %#x", uint32(tc.got))
-		})
-	}
+	})
 }
 
 // TestMasks pins the allocator's masks, recomputed for the lockdep layout
@@ -104,11 +105,7 @@ func TestComposites(t *testing.T) {
 // Reference: include/linux/gfp_types.h:GFP_ZONEMASK, include/linux/gfp.h,
 // mm/internal.h, mm/vmalloc.c:GFP_VMALLOC_SUPPORTED.
 func TestMasks(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		got  gfp.Mask
-		want gfp.Mask
-	}{
+	checkValues(t, []valueCase{
 		{"GFP_ZONEMASK", gfp.ZoneMask, 0xf},
 		{"GFP_MOVABLE_MASK", gfp.MovableMask, 0x18},
 		{"GFP_MOVABLE_SHIFT", gfp.Mask(gfp.MovableShift), 3},
@@ -117,11 +114,7 @@ func TestMasks(t *testing.T) {
 		{"GFP_BOOT_MASK is BITS_MASK without RECLAIM, IO, FS", gfp.BootMask, 0x3fff33f},
 		{"GFP_SLAB_BUG_MASK has every bit above BITS_MASK", gfp.SlabBugMask, 0xfc000006},
 		{"GFP_VMALLOC_SUPPORTED includes NOLOCKDEP", gfp.VmallocSupported, 0x151ede0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, tc.got, "got %#x", uint32(tc.got))
-		})
-	}
+	})
 }
 
 // TestPredicates pins the small predicates of gfp.h.

@@ -33,7 +33,7 @@ func BenchmarkGFPContext(b *testing.B) {
 		{"scope=noreclaim", memalloc.PFMemallocNoReclaim},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			t := memalloc.NewTask("bench", memalloc.WithFlags(bc.flags))
+			t := memalloc.NewTaskWith("bench", memalloc.WithFlags(bc.flags))
 			m := gfp.Kernel
 			for b.Loop() {
 				sinkMask = t.GFPContext(m)

@@ -14,8 +14,7 @@ func WithTask(ctx context.Context, t *Task) context.Context {
 	return context.WithValue(ctx, taskKey{}, t)
 }
 
-// TaskFrom returns the task WithTask stored in ctx, or nil if there is none
-// (which every allocating call rejects as invalid).
+// TaskFrom returns the task WithTask stored in ctx, or nil if there is none.
 //
 // Kernel: none (the kernel has current).
 func TaskFrom(ctx context.Context) *Task {

@@ -29,29 +29,34 @@
 // The kernel's save/restore is plain arithmetic and silently gets misuse
 // wrong. mmsim keeps the arithmetic and records, as a sticky error on the task
 // (Err, wrapping ErrScope and the simulator's BUG sentinel), a restore with a
-// cookie holding bits that are not set, and a restore that clears a bit a
-// still-open save set. Restoring scopes of different flags out of order is
-// correct kernel usage and is not reported.
+// cookie holding bits that are not set, a restore that clears a bit a
+// still-open save asked for, and one that clears a flag the task was created
+// with. Restoring scopes of different flags out of order is correct kernel
+// usage and is not reported. Cookies are plain values, so some misuse cannot
+// be told from correct usage at the moment it happens; mmsim reports only
+// what is certain (see the ledger in ledger.go), never a false alarm.
 //
 // # Kernel → Go
 //
-//	struct task_struct (comm, pid, flags)  Task (Comm, PID, Flags)
-//	current                                *Task, passed explicitly; WithTask/TaskFrom
-//	TASK_COMM_LEN                          TaskCommLen
-//	task_cpu(), set_task_cpu()             Task.CPU, Task.SetCPU
-//	PF_EXITING, PF_WQ_WORKER, PF_DUMPCORE  PFExiting, PFWQWorker, PFDumpCore
-//	PF_MEMALLOC, PF_KCOMPACTD, PF_KSWAPD   PFMemalloc, PFKcompactd, PFKswapd
-//	PF_MEMALLOC_NOFS, _NOIO, _PIN          PFMemallocNoFS, PFMemallocNoIO, PFMemallocPin
-//	PF_KTHREAD                             PFKthread
-//	PF_MEMALLOC_NORECLAIM, _NOWARN (6.9–   PFMemallocNoReclaim, PFMemallocNoWarn
-//	  6.11, now PF__HOLE__00800000/01000000) (what-if only)
-//	memalloc_flags_save(), _restore()      Task.SaveFlags, Task.Restore
-//	memalloc_nofs_save()                   Task.SaveNoFS
-//	memalloc_noio_save()                   Task.SaveNoIO
-//	memalloc_pin_save()                    Task.SavePin
-//	memalloc_noreclaim_save() (PF_MEMALLOC) Task.SaveMemalloc
-//	memalloc_*_restore()                   Task.Restore
-//	current_gfp_context()                  Task.GFPContext
+//	struct task_struct (comm, pid, flags)    Task (Comm, PID, Flags)
+//	copy_process(), kthread()                NewTask, NewTaskWith (WithPID, WithCPU, WithFlags)
+//	current                                  *Task, passed explicitly; WithTask, TaskFrom
+//	TASK_COMM_LEN                            TaskCommLen
+//	task_cpu(), set_task_cpu()               Task.CPU, Task.SetCPU
+//	PF_EXITING, PF_WQ_WORKER, PF_DUMPCORE    PFExiting, PFWQWorker, PFDumpCore
+//	PF_MEMALLOC, PF_KCOMPACTD, PF_KSWAPD     PFMemalloc, PFKcompactd, PFKswapd
+//	PF_MEMALLOC_NOFS, _NOIO, _PIN            PFMemallocNoFS, PFMemallocNoIO, PFMemallocPin
+//	PF_KTHREAD                               PFKthread
+//	PF_MEMALLOC_NORECLAIM, _NOWARN           PFMemallocNoReclaim, PFMemallocNoWarn
+//	  (6.9–6.11; PF__HOLE__00800000 and        (what-if only)
+//	  PF__HOLE__01000000 in 7.2)
+//	memalloc_flags_save(), _restore()        Task.SaveFlags, Task.Restore
+//	memalloc_nofs_save()                     Task.SaveNoFS
+//	memalloc_noio_save()                     Task.SaveNoIO
+//	memalloc_pin_save()                      Task.SavePin
+//	memalloc_noreclaim_save() (PF_MEMALLOC)  Task.SaveMemalloc
+//	memalloc_*_restore()                     Task.Restore
+//	current_gfp_context()                    Task.GFPContext
 //
 // # Locking
 //

@@ -42,5 +42,5 @@ func ExampleTask_Restore() {
 	fmt.Println(t.Err())
 	// Output:
 	// PF_MEMALLOC_NOFS 0
-	// memalloc: memalloc_flags_restore(PF_MEMALLOC_NOFS) on task worker[0] (flags PF_MEMALLOC_NOFS): clears PF_MEMALLOC_NOFS, which a still-open memalloc_flags_save set
+	// memalloc: memalloc_flags_restore(PF_MEMALLOC_NOFS) on task worker[0] (flags PF_MEMALLOC_NOFS): clears PF_MEMALLOC_NOFS, which a still-open memalloc_flags_save asked for
 }

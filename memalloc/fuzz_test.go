@@ -26,7 +26,7 @@ func FuzzGFPContext(f *testing.F) {
 	f.Add(uint32(0xffffffff), uint32(0xffffffff))
 	f.Fuzz(func(t *testing.T, pf, mask uint32) {
 		flags, m := memalloc.Flags(pf), gfp.Mask(mask)
-		tk := memalloc.NewTask("fuzz", memalloc.WithFlags(flags&upstream))
+		tk := memalloc.NewTaskWith("fuzz", memalloc.WithFlags(flags&upstream))
 		got := tk.GFPContext(m)
 		if got&^m != 0 {
 			t.Fatalf("flags %s add %s to %s", flags&upstream, got&^m, m)
@@ -43,7 +43,7 @@ func FuzzGFPContext(f *testing.F) {
 			t.Fatalf("not idempotent under %s: %s then %s", tk.Flags(), got, tk.GFPContext(got))
 		}
 
-		what := memalloc.NewTask("what-if", memalloc.WithFlags(flags))
+		what := memalloc.NewTaskWith("what-if", memalloc.WithFlags(flags))
 		got = what.GFPContext(m)
 		if added := got &^ m; added&^gfp.NoWarn != 0 {
 			t.Fatalf("flags %s add %s to %s", flags, added, m)
@@ -76,7 +76,7 @@ func FuzzScopes(f *testing.F) {
 	f.Add([]byte{0x02, 0x02, 0x02, 0x02, 0x02}) // never unwound by hand
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		start := memalloc.PFKthread
-		tk := memalloc.NewTask("fuzz", memalloc.WithFlags(start))
+		tk := memalloc.NewTaskWith("fuzz", memalloc.WithFlags(start))
 		type open struct{ cookie, before memalloc.Flags }
 		var stack []open
 		unwind := func() {
@@ -133,6 +133,67 @@ func FuzzScopeMisuse(f *testing.F) {
 			}
 			if tk.Flags() != shadow {
 				t.Fatalf("flags %s, the kernel's arithmetic gives %s", tk.Flags(), shadow)
+			}
+		}
+	})
+}
+
+// FuzzScopeDetection drives saves and restores, in any order, against a
+// reference that knows which save each restore belongs to. It checks that
+// misuse is never reported when there was none — in particular, restoring
+// scopes of different flags out of order is fine — and that a restore of
+// bits that are not set, or of a cookie whose save is known to the ledger
+// while another save that asked for one of its bits is open without any
+// Restore(0) in between to blur it, is always reported.
+func FuzzScopeDetection(f *testing.F) {
+	f.Add([]byte{0x02, 0x04, 0x01, 0x05})             // NOFS, NOIO, restore out of order
+	f.Add([]byte{0x06, 0x02, 0x04, 0x09, 0x01})       // the reviewer's blurred case
+	f.Add([]byte{0x02, 0x04, 0x02, 0x04, 0x0d, 0x10}) // LIFO zero cookies
+	f.Add([]byte{0x02, 0x02, 0x01, 0x03})             // outer closed before inner
+	f.Add([]byte{0x0a, 0x07, 0x13, 0x02})             // forged cookies
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		base := memalloc.PFKthread | memalloc.PFMemalloc
+		tk := memalloc.NewTaskWith("fuzz", memalloc.WithFlags(base))
+		type save struct {
+			req, cookie memalloc.Flags
+			open        bool
+		}
+		var saves []save
+		misused := false
+		for _, b := range ops {
+			flagsBefore := tk.Flags()
+			switch b & 3 {
+			case 0: // save
+				fl := scopeFlag(b >> 2)
+				saves = append(saves, save{req: fl, cookie: tk.SaveFlags(fl), open: true})
+				continue
+			case 1, 2: // restore an earlier save, open or not
+				if len(saves) == 0 {
+					continue
+				}
+				i := int(b>>2) % len(saves)
+				s := &saves[i]
+				bad := !s.open || s.cookie&^flagsBefore != 0
+				for j, o := range saves {
+					if j != i && o.open && o.req&s.cookie != 0 {
+						bad = true
+					}
+				}
+				s.open = false
+				misused = misused || bad
+				tk.Restore(s.cookie)
+			case 3: // a forged cookie: misuse unless it changes nothing
+				c := scopeFlag(b >> 2)
+				if c != 0 {
+					misused = true
+				}
+				tk.Restore(c)
+				if c&^flagsBefore != 0 && tk.Err() == nil {
+					t.Fatalf("restore of %s with flags %s not reported", c, flagsBefore)
+				}
+			}
+			if !misused && tk.Err() != nil {
+				t.Fatalf("false report after correct usage: %v", tk.Err())
 			}
 		}
 	})

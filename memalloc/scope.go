@@ -29,12 +29,6 @@ func (e *ScopeError) Error() string {
 // Unwrap returns ErrScope and the simulator's BUG sentinel.
 func (e *ScopeError) Unwrap() []error { return []error{ErrScope, bug.ErrBug} }
 
-// scope is one open memalloc_flags_save.
-type scope struct {
-	req    Flags // the flags the save asked for
-	cookie Flags // the bits it newly set: what it returned
-}
-
 // SaveFlags opens a scope: it sets the flags f on the task and returns a
 // cookie of the bits that were not set before, for Restore. A nested save of
 // a flag that is already set returns 0 for that flag, so only the outermost
@@ -51,7 +45,8 @@ func (t *Task) SaveFlags(f Flags) Flags {
 	old := Flags(t.flags.Load())
 	cookie := f &^ old
 	t.flags.Store(uint32(old | f))
-	t.scopes = append(t.scopes, scope{req: f, cookie: cookie})
+	t.scopes.save(f, cookie)
+	t.scopes.check(old | f)
 	t.exit()
 	return cookie
 }
@@ -65,13 +60,16 @@ func (t *Task) SaveFlags(f Flags) Flags {
 // task's sticky error (Err), while the flags still follow the kernel's
 // arithmetic:
 //   - a cookie with bits that are not set (a double restore, a forged cookie);
-//   - a cookie that clears a bit a still-open save set: an outer scope closed
-//     before an inner scope of the same flag, or a stale cookie clearing the
-//     flag of a later scope.
+//   - a cookie that clears a bit a still-open save asked for: an outer scope
+//     closed before an inner scope of the same flag, or a stale cookie
+//     clearing the flag of a later scope;
+//   - a cookie that clears a flag the task was created with (WithFlags), which
+//     no save set.
 //
-// Cookies are plain values, as in the kernel, so a stale cookie equal to the
-// cookie of the scope now open is taken as that scope's: the misuse shows at
-// the scope's own Restore instead.
+// Cookies are plain values, as in the kernel, so a Restore(0) cannot say which
+// of several zero-cookie scopes it closes, and a stale cookie equal to that of
+// the scope now open is taken as that scope's. Misuse is reported only when it
+// is certain; what those ambiguities hide shows later, or not at all.
 //
 // Only the task's owner may call it.
 //
@@ -83,70 +81,21 @@ func (t *Task) Restore(cookie Flags) {
 		t.misuse(cookie, flags, notSet.String()+" is not set: no open save returned this cookie")
 	}
 	if cookie == 0 {
-		t.closeZeroScope()
+		t.scopes.restoreZero()
 	} else {
-		if i := t.findScope(cookie); i >= 0 {
-			t.removeScope(i)
-		}
-		if lost := t.clobber(cookie); lost != 0 {
+		lost, base := t.scopes.restore(cookie)
+		if lost != 0 {
 			t.misuse(cookie, flags, "clears "+lost.String()+
-				", which a still-open memalloc_flags_save set")
+				", which a still-open memalloc_flags_save asked for")
+		}
+		if base != 0 {
+			t.misuse(cookie, flags, "clears "+base.String()+
+				", which the task has had since it was created: no save set it")
 		}
 	}
 	t.flags.Store(uint32(flags &^ cookie))
+	t.scopes.check(flags &^ cookie)
 	t.exit()
-}
-
-// findScope returns the index of the open scope whose cookie is exactly
-// cookie, or -1. Non-zero open cookies are disjoint, so at most one matches.
-func (t *Task) findScope(cookie Flags) int {
-	for i := len(t.scopes) - 1; i >= 0; i-- {
-		if t.scopes[i].cookie == cookie {
-			return i
-		}
-	}
-	return -1
-}
-
-func (t *Task) removeScope(i int) {
-	t.scopes = append(t.scopes[:i], t.scopes[i+1:]...)
-}
-
-// closeZeroScope closes the newest open scope with a zero cookie, if any. When
-// zero-cookie scopes of different flags are open, the choice is a guess, and
-// zero-cookie scopes stop counting as evidence until none is open.
-func (t *Task) closeZeroScope() {
-	newest, n := -1, 0
-	var req Flags
-	for i, s := range t.scopes {
-		if s.cookie != 0 {
-			continue
-		}
-		if n > 0 && s.req != req {
-			t.zeroAmbiguous = true
-		}
-		newest, req, n = i, s.req, n+1
-	}
-	if newest >= 0 {
-		t.removeScope(newest)
-	}
-	if n <= 1 {
-		t.zeroAmbiguous = false
-	}
-}
-
-// clobber returns the bits of cookie that some still-open save set, and drops
-// them from those saves' cookies, as the flags are about to lose them.
-func (t *Task) clobber(cookie Flags) Flags {
-	var lost Flags
-	for i := range t.scopes {
-		s := &t.scopes[i]
-		if s.cookie != 0 || !t.zeroAmbiguous {
-			lost |= s.req & cookie
-		}
-		s.cookie &^= cookie
-	}
-	return lost
 }
 
 // misuse records the first scope misuse as the task's sticky error.

@@ -97,7 +97,7 @@ func TestScopes(t *testing.T) {
 		}
 	})
 	t.Run("kswapd's lifelong PF_MEMALLOC survives a noreclaim scope", func(t *testing.T) {
-		tk := memalloc.NewTask("kswapd0", memalloc.WithFlags(memalloc.PFMemalloc|memalloc.PFKswapd))
+		tk := memalloc.NewTaskWith("kswapd0", memalloc.WithFlags(memalloc.PFMemalloc|memalloc.PFKswapd))
 		c := tk.SaveMemalloc()
 		require.Zero(t, c)
 		tk.Restore(c)
@@ -148,7 +148,7 @@ func TestScopeMisuse(t *testing.T) {
 				tk.Restore(inner)
 			},
 			wantFlags: 0,
-			wantText:  "clears PF_MEMALLOC_NOFS, which a still-open memalloc_flags_save set",
+			wantText:  "clears PF_MEMALLOC_NOFS, which a still-open memalloc_flags_save asked for",
 		},
 		{
 			name: "a save that asked for the flag is still open",
@@ -184,11 +184,11 @@ func TestScopeMisuse(t *testing.T) {
 				tk.Restore(fs)
 			},
 			wantFlags: 0,
-			wantText:  "clears PF_MEMALLOC_NOFS|PF_MEMALLOC_NOIO, which a still-open memalloc_flags_save set",
+			wantText:  "clears PF_MEMALLOC_NOFS|PF_MEMALLOC_NOIO, which a still-open memalloc_flags_save asked for",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tk := memalloc.NewTask("t", memalloc.WithPID(7))
+			tk := memalloc.NewTaskWith("t", memalloc.WithPID(7))
 			tc.run(tk)
 			require.Equal(t, tc.wantFlags, tk.Flags(), "the flags follow the kernel's arithmetic")
 			err := tk.Err()
@@ -211,5 +211,38 @@ func TestScopeMisuse(t *testing.T) {
 		tk.Restore(tk.SaveNoFS())
 		require.Zero(t, tk.Flags())
 		require.Same(t, first, tk.Err())
+	})
+}
+
+// TestScopeMisuseThroughZeroCookies checks misuse that is certain although a
+// Restore(0) hides which zero-cookie scope it closed.
+func TestScopeMisuseThroughZeroCookies(t *testing.T) {
+	t.Run("every zero-cookie scope left open asked for a bit being cleared", func(t *testing.T) {
+		tk := memalloc.NewTask("t")
+		s1 := tk.SaveFlags(noFS | noIO)
+		tk.SaveNoFS()       // 0
+		s3 := tk.SaveNoIO() // 0
+		tk.Restore(s3)      // closes one of the two zero-cookie scopes
+		tk.Restore(s1)      // the other is still open and loses its flag
+		require.ErrorIs(t, tk.Err(), memalloc.ErrScope)
+		require.ErrorContains(t, tk.Err(), "which a still-open memalloc_flags_save asked for")
+	})
+	t.Run("scopes opened after an ambiguous Restore(0) stay exact", func(t *testing.T) {
+		tk := memalloc.NewTask("t")
+		tk.SaveNoFS()
+		tk.SaveNoIO()
+		tk.SaveNoFS()      // 0
+		d := tk.SaveNoIO() // 0
+		tk.Restore(d)      // ambiguous: NOFS or NOIO
+		p := tk.SavePin()
+		tk.SavePin()  // 0, certainly open
+		tk.Restore(p) // the outer PIN scope closed before the inner one
+		require.ErrorContains(t, tk.Err(), "clears PF_MEMALLOC_PIN, which a still-open memalloc_flags_save asked for")
+	})
+	t.Run("a forged cookie clearing a flag the task was created with", func(t *testing.T) {
+		tk := memalloc.NewTaskWith("kswapd0", memalloc.WithFlags(memalloc.PFMemalloc|memalloc.PFKswapd))
+		tk.Restore(memalloc.PFMemalloc)
+		require.Equal(t, memalloc.PFKswapd, tk.Flags(), "the kernel's arithmetic clears it")
+		require.ErrorContains(t, tk.Err(), "clears PF_MEMALLOC, which the task has had since it was created")
 	})
 }

@@ -43,19 +43,9 @@ type Task struct {
 	// CPU's per-cpu page lists. Owned by the task goroutine.
 	cpu int
 
-	// scopes holds every memalloc_flags_save that is still open, oldest
-	// first: what it asked for and the cookie it returned.
-	// Invariant: the non-zero cookies are disjoint, and each is a subset of
-	// flags. Owned by the task goroutine.
-	scopes []scope
-	// scopeBuf is scopes' initial backing array: nesting deeper than this is
-	// rare, so saves do not allocate.
-	scopeBuf [8]scope
-	// zeroAmbiguous is set when a Restore(0) closed one of several open
-	// zero-cookie scopes of different flags: which one it closed cannot be
-	// known, so zero-cookie scopes stop counting as evidence of misuse until
-	// none is open. Owned by the task goroutine.
-	zeroAmbiguous bool
+	// scopes records the open memalloc_flags_save scopes, to detect
+	// misuse. Owned by the task goroutine.
+	scopes ledger
 
 	// err is the first scope misuse detected on this task (sticky).
 	// Owned by the task goroutine.
@@ -85,20 +75,25 @@ func WithCPU(cpu int) TaskOption { return func(t *Task) { t.cpu = cpu } }
 func WithFlags(f Flags) TaskOption { return func(t *Task) { t.flags.Store(uint32(f)) } }
 
 // NewTask returns a task named name (cut to TaskCommLen-1 bytes, as the
-// kernel's comm is) with no PF flags set, pid 0 and CPU 0 unless options say
-// otherwise.
+// kernel's comm is) with no PF flags set, pid 0, on CPU 0.
 //
 // Kernel: kernel/fork.c:copy_process() (the parts allocation reads),
 // fs/exec.c:__set_task_comm().
-func NewTask(name string, opts ...TaskOption) *Task {
+func NewTask(name string) *Task { return NewTaskWith(name) }
+
+// NewTaskWith is NewTask with options: a pid, a CPU, PF flags for the task's
+// whole life.
+//
+// Kernel: kernel/fork.c:copy_process(), kernel/kthread.c:kthread().
+func NewTaskWith(name string, opts ...TaskOption) *Task {
 	if len(name) > TaskCommLen-1 {
 		name = name[:TaskCommLen-1]
 	}
 	t := &Task{comm: name}
-	t.scopes = t.scopeBuf[:0]
 	for _, o := range opts {
 		o(t)
 	}
+	t.scopes.init(t.Flags())
 	return t
 }
 
@@ -140,6 +135,7 @@ func (t *Task) String() string { return t.comm + "[" + strconv.Itoa(t.pid) + "]"
 // time: Go exposes no goroutine id, so this stands in for gVisor's owner check.
 func (t *Task) enter() {
 	if invariants.Enabled && t.users.Add(1) != 1 {
+		t.users.Add(-1)
 		panic(fmt.Sprintf("memalloc: task %s used by two goroutines at once: "+
 			"a Task belongs to one goroutine at a time", t))
 	}

@@ -58,7 +58,7 @@ func TestNewTask(t *testing.T) {
 	long := memalloc.NewTask("kworker/u8:3-events_unbound")
 	require.Equal(t, "kworker/u8:3-ev", long.Comm(), "comm keeps TASK_COMM_LEN-1 = 15 bytes, as perf shows")
 
-	k := memalloc.NewTask("kswapd0", memalloc.WithPID(42), memalloc.WithCPU(1),
+	k := memalloc.NewTaskWith("kswapd0", memalloc.WithPID(42), memalloc.WithCPU(1),
 		memalloc.WithFlags(memalloc.PFKthread|memalloc.PFKswapd|memalloc.PFMemalloc))
 	require.Equal(t, 42, k.PID())
 	require.Equal(t, 1, k.CPU())

@@ -65,6 +65,7 @@
 //	GFP_SLAB_BUG_MASK                   SlabBugMask
 //	GFP_VMALLOC_SUPPORTED               VmallocSupported
 //	gfp_zone(), GFP_ZONE_TABLE/BAD      Mask.Zone, ErrBadZone
+//	gfp_zonelist(), ZONELIST_*          Mask.Zonelist, ZonelistFallback, ZonelistNoFallback
 //	enum zone_type, zone_names[]        ZoneType, ZoneType.String
 //	gfp_migratetype()                   Mask.Migratetype, Mask.MobilityConflict
 //	enum migratetype, migratetype_names Migratetype, Migratetype.String

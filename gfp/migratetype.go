@@ -25,7 +25,7 @@ const (
 	// MigratePCPTypes is the number of types kept on the per-cpu lists;
 	// MigrateHighAtomic shares its value.
 	// Kernel: include/linux/mmzone.h:MIGRATE_PCPTYPES.
-	MigratePCPTypes = MigrateHighAtomic
+	MigratePCPTypes = int(MigrateHighAtomic)
 	// MigrateTypes is the number of migrate types.
 	// Kernel: include/linux/mmzone.h:MIGRATE_TYPES.
 	MigrateTypes = int(MigrateIsolate) + 1

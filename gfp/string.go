@@ -8,8 +8,10 @@ import "strconv"
 // lowercase hex token at the end, and "none" for 0.
 //
 // Leftover bits (0x200 and bits at or above BitsShift) can only come from a
-// corrupt or invalid mask. The kernel's in-trace rendering of that edge case is
-// uncertain (SPEC.md §3.4); mmsim prints them in hex, as printk does.
+// corrupt or invalid mask. They print as one hex token, as `perf script`
+// (libtraceevent) and printk's %pGg print them. The in-kernel ftrace output
+// differs on that edge: __print_flags passes the table with its {0, NULL}
+// sentinel included, which trace_print_flags_seq would reach with bits left.
 //
 // Kernel: include/trace/events/mmflags.h:show_gfp_flags(),
 // kernel/trace/trace_output.c:trace_print_flags_seq().

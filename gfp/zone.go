@@ -3,7 +3,9 @@ package gfp
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
+	"strings"
 )
 
 // ZoneType is a zone index: enum zone_type of an x86_64 build with
@@ -23,10 +25,12 @@ const (
 	ZoneNormal                  // the rest of RAM
 	ZoneMovable                 // only movable pages (kernelcore=/movable_node)
 	ZoneDevice                  // device memory, never handed out by the buddy allocator
-	// MaxNrZones is the number of zone types.
-	// Kernel: include/linux/mmzone.h:__MAX_NR_ZONES (MAX_NR_ZONES).
-	MaxNrZones int = iota
 )
+
+// MaxNrZones is the number of zone types.
+//
+// Kernel: include/linux/mmzone.h:__MAX_NR_ZONES (MAX_NR_ZONES).
+const MaxNrZones = int(ZoneDevice) + 1
 
 // zoneNames holds the kernel's zone names, as /proc/zoneinfo prints them.
 //
@@ -83,6 +87,42 @@ const zoneBad = 1<<(DMA|HighMem) |
 	1<<(Movable|DMA32|HighMem) |
 	1<<(Movable|DMA32|DMA|HighMem)
 
+// bitNames prints each bit of m by its single-bit name (__GFP_DMA, never the
+// GFP_DMA the greedy table walk prints).
+func bitNames(m Mask) string {
+	var s []string
+	for _, n := range names {
+		if bits.OnesCount32(uint32(n.mask)) == 1 && m&n.mask != 0 && strings.HasPrefix(n.name, "__") {
+			s = append(s, n.name)
+		}
+	}
+	return strings.Join(s, "|")
+}
+
+// Zonelist selects one of a node's zonelists.
+//
+// Kernel: include/linux/mmzone.h:ZONELIST_FALLBACK, ZONELIST_NOFALLBACK.
+type Zonelist int
+
+const (
+	// ZonelistFallback lists the zones of every node, nearest first.
+	ZonelistFallback Zonelist = iota
+	// ZonelistNoFallback lists the node's own zones only (__GFP_THISNODE).
+	ZonelistNoFallback
+)
+
+// Zonelist returns the zonelist an allocation with the mask walks: the
+// node's own zones only for __GFP_THISNODE (mmsim models CONFIG_NUMA=y),
+// every node's by distance otherwise.
+//
+// Kernel: include/linux/gfp.h:gfp_zonelist().
+func (m Mask) Zonelist() Zonelist {
+	if m&ThisNode != 0 {
+		return ZonelistNoFallback
+	}
+	return ZonelistFallback
+}
+
 // Zone returns the highest zone the mask may allocate from: gfp_zone(). The
 // allocator walks the zonelist from there downwards.
 //
@@ -96,9 +136,9 @@ func (m Mask) Zone() (ZoneType, error) {
 	bit := m & ZoneMask
 	z := ZoneType(zoneTable >> (uint(bit) * zonesShift) & (1<<zonesShift - 1))
 	if zoneBad>>bit&1 != 0 {
-		return z, fmt.Errorf("%w: %s (zone modifiers %s of %s): at most one of "+
+		return z, fmt.Errorf("%w: %s in mask %s: at most one of "+
 			"__GFP_DMA, __GFP_DMA32 and __GFP_HIGHMEM may be set",
-			ErrBadZone, bit.Mode(), bit, m)
+			ErrBadZone, bitNames(bit), m.Mode())
 	}
 	return z, nil
 }

@@ -48,6 +48,12 @@ func TestZone(t *testing.T) {
 		})
 	}
 
+	t.Run("the error names the clashing bits in the kernel's words", func(t *testing.T) {
+		_, err := (gfp.Kernel | gfp.DMA | gfp.DMA32).Zone()
+		require.EqualError(t, err, "gfp: invalid zone modifier combination: __GFP_DMA|__GFP_DMA32 "+
+			"in mask 0xcc5(GFP_KERNEL|GFP_DMA|GFP_DMA32): at most one of __GFP_DMA, __GFP_DMA32 and __GFP_HIGHMEM may be set")
+	})
+
 	t.Run("the masks people use", func(t *testing.T) {
 		for _, tc := range []struct {
 			mask gfp.Mask
@@ -66,6 +72,17 @@ func TestZone(t *testing.T) {
 			require.Equal(t, tc.want, z, "%s", tc.mask)
 		}
 	})
+}
+
+// TestZonelist pins gfp_zonelist: __GFP_THISNODE selects the node's own
+// zones only (CONFIG_NUMA=y).
+//
+// Reference: include/linux/gfp.h:gfp_zonelist().
+func TestZonelist(t *testing.T) {
+	require.Equal(t, gfp.ZonelistFallback, gfp.Kernel.Zonelist())
+	require.Equal(t, gfp.ZonelistNoFallback, (gfp.TransHuge | gfp.ThisNode).Zonelist())
+	require.Equal(t, gfp.Zonelist(0), gfp.ZonelistFallback)
+	require.Equal(t, gfp.Zonelist(1), gfp.ZonelistNoFallback)
 }
 
 // TestZoneTypeString pins the zone names /proc/zoneinfo prints and the
@@ -104,7 +121,7 @@ func TestMigratetype(t *testing.T) {
 			require.Equal(t, tc.conflict, tc.mask.MobilityConflict())
 		})
 	}
-	require.Equal(t, gfp.Migratetype(3), gfp.MigratePCPTypes)
+	require.Equal(t, 3, gfp.MigratePCPTypes)
 	require.Equal(t, 5, gfp.MigrateTypes)
 	for i, want := range []string{"Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate"} {
 		require.Equal(t, want, gfp.Migratetype(i).String())

@@ -2,7 +2,8 @@
 // faithfully enough that kernel and filesystem developers can run the
 // arguments of the mm mailing list instead of having them: GFP flags with the
 // kernel's values and printed form, a per-task context carrying
-// PF_MEMALLOC_NOFS/NOIO/NORECLAIM scopes, a buddy/zone page allocator with the
+// PF_MEMALLOC_NOFS/NOIO scopes (and the reverted PF_MEMALLOC_NORECLAIM, as a
+// labelled 6.9–6.11 what-if), a buddy/zone page allocator with the
 // real slow path, reclaim, the OOM killer, slab, vmalloc and kvmalloc, and
 // mappings, all behind one Go API. The reference kernel is Linux 7.2.
 //
@@ -21,6 +22,6 @@
 // gfp and memalloc are complete; the System and the layers above them arrive
 // with the issues that build them (see ARCHITECTURE.md).
 //
-// Dependencies: the standard library, github.com/stretchr/testify (tests
-// only) and golang.org/x/sync.
+// Dependencies: the standard library and github.com/stretchr/testify (tests
+// only); golang.org/x/sync is allowed and will come with the daemons.
 package mmsim

@@ -10,9 +10,11 @@
 //	gfp-decode FILE       a perf script file, gzipped or not
 //	gfp-decode -          perf script text on standard input
 //
-// The masks in a trace are already the task's effective masks: the kernel
-// applies current_gfp_context before the tracepoint fires. The scoped columns
-// show what the same request would become if the task were in that scope.
+// The masks of kmem:mm_page_alloc events are already the task's effective
+// masks: the page allocator applies current_gfp_context before the tracepoint
+// fires. Slab events (kmem:kmalloc, kmem:kmem_cache_alloc) show the caller's
+// own flags: slab does not apply the scope, the page allocator under it does.
+// The scope lines show what each request would become in that scope.
 package main
 
 import (
@@ -160,7 +162,8 @@ func report(w io.Writer, name string, seen map[gfp.Mask]*maskStats) error {
 
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "%s: %d events carry gfp_flags, %d distinct masks\n", name, total, len(all))
-	fmt.Fprintf(bw, "(masks in a trace are already the task's effective ones; the scope lines show what each would become)\n")
+	fmt.Fprintf(bw, "(mm_page_alloc masks are already the task's effective ones, slab events show the caller's;\n"+
+		" the scope lines show what each would become in that scope)\n")
 	t := memalloc.NewTask("gfp-decode")
 	for _, s := range all {
 		fmt.Fprintf(bw, "\n%s\n", s.mask)

@@ -1,0 +1,561 @@
+package zone
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/memalloc"
+)
+
+// Allocator is the page allocator of one simulated machine: its nodes and
+// zones, and the entry points __alloc_pages and __free_pages.
+//
+// Every method is safe for concurrent use by many goroutines, each with its
+// own Task.
+//
+// Kernel: mm/page_alloc.c.
+type Allocator struct {
+	sysctl  Sysctl
+	nodes   []*Node
+	cpuNode []*Node // the node of each simulated CPU
+
+	// allowedMask is gfp_allowed_mask. Invariant: __GFP_BITS_MASK after
+	// boot (suspend would clear IO and FS; mmsim does not suspend).
+	allowedMask gfp.Mask
+	// mobilityDisabled is page_group_by_mobility_disabled: too little
+	// memory to group pages by mobility. Invariant: immutable.
+	mobilityDisabled bool
+	// totalreservePages is totalreserve_pages.
+	totalreservePages atomic.Int64
+
+	trace *tracer
+	opts  Options
+	once  bug.Once
+	// nopage rate-limits warn_alloc: one report per 10 s of simulated
+	// time, shared by every caller.
+	nopage ratelimit
+}
+
+// Hooks is what later layers hang on every allocation and free: fault
+// injection, lockdep's fs_reclaim annotation, page_owner, per-callsite
+// accounting. A nil Hooks costs the fast path one comparison.
+//
+// Kernel: mm/page_alloc.c:prepare_alloc_pages() (might_alloc,
+// should_fail_alloc_page), post_alloc_hook(), free_pages_prepare().
+type Hooks interface {
+	// MightAlloc runs at the entry with the final mask (scope applied),
+	// as might_alloc() and the fs_reclaim annotation do.
+	MightAlloc(t *memalloc.Task, mask gfp.Mask)
+	// ShouldFailAlloc lets fault injection fail the request outright, as
+	// should_fail_alloc_page() does (no slow path, no warning).
+	ShouldFailAlloc(t *memalloc.Task, mask gfp.Mask, order Order) bool
+	// PostAlloc runs on every page handed out, as post_alloc_hook() does.
+	PostAlloc(t *memalloc.Task, p Page, order Order, mask gfp.Mask)
+	// FreePrepare runs on every page freed, before it goes back, as
+	// free_pages_prepare() does.
+	FreePrepare(t *memalloc.Task, p Page, order Order)
+}
+
+// Options plugs the layers above zone into the allocator. Every field may
+// be nil.
+type Options struct {
+	Hooks Hooks
+	// SlowPath provides reclaim, compaction and the OOM killer.
+	SlowPath SlowPath
+	// Report receives WARN, BUG and warn_alloc reports.
+	Report bug.Sink
+	// Now returns the simulated time in nanoseconds.
+	Now func() int64
+}
+
+// New boots an allocator for the machine cfg describes: it builds the nodes,
+// zones and zonelists, frees every managed page to the buddy lists, and sets
+// up watermarks, lowmem reserves and pcp sizes as the kernel's boot does.
+//
+// Kernel: mm/mm_init.c:free_area_init(), mm/page_alloc.c:build_all_zonelists(),
+// init_per_zone_wmark_min(), mm/memblock.c:memblock_free_all().
+func New(cfg Config, opts Options) (*Allocator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Allocator{
+		sysctl:      cfg.Sysctl,
+		allowedMask: gfp.BitsMask,
+		opts:        opts,
+		trace:       &tracer{now: opts.Now},
+		cpuNode:     make([]*Node, cfg.NrCPUs),
+	}
+	for ni, nc := range cfg.Nodes {
+		n := &Node{id: ni, alloc: a, cpus: append([]int(nil), nc.CPUs...)}
+		for _, cpu := range nc.CPUs {
+			a.cpuNode[cpu] = n
+		}
+		for t := range gfp.MaxNrZones {
+			n.zones[t] = &Zone{node: n, typ: gfp.ZoneType(t), trace: a.trace}
+		}
+		for _, zc := range nc.Zones {
+			z := n.zones[zc.Type]
+			z.startPFN, z.spanned, z.present, z.managed = zc.StartPFN, zc.Spanned, zc.Present, zc.Managed
+		}
+		a.nodes = append(a.nodes, n)
+	}
+	a.buildZonelists()
+	for _, n := range a.nodes {
+		for _, z := range n.zones {
+			z.pcp = make([]pcpLists, cfg.NrCPUs)
+			if z.populated() {
+				z.boot()
+			}
+		}
+	}
+	// Without enough memory to group pages by mobility, the kernel stops
+	// trying to. Kernel: mm/page_alloc.c:build_all_zonelists().
+	var movablePages int64
+	for _, z := range a.nodes[0].zonelists[gfp.ZonelistFallback] {
+		movablePages += z.managed
+	}
+	a.mobilityDisabled = movablePages < PageblockNrPages*int64(gfp.MigrateTypes)
+	if a.sysctl.MinFreeKbytes == 0 {
+		var lowmem int64
+		for _, z := range a.nodes[0].zonelists[gfp.ZonelistFallback] {
+			if z.typ <= gfp.ZoneNormal {
+				lowmem += z.managed
+			}
+		}
+		a.sysctl.MinFreeKbytes = minFreeKbytes(lowmem)
+	}
+	a.setupWmarks()
+	a.setupLowmemReserve()
+	a.forEachZone(func(z *Zone) { z.setPagesetHighAndBatch(a.sysctl.PercpuPagelistHighFraction) })
+	return a, nil
+}
+
+// buildZonelists gives every node its zonelists: all populated zones of all
+// nodes, the node's own first, highest zone first (numa_zonelist_order
+// "Node"); and the node's own zones only, for __GFP_THISNODE.
+//
+// Kernel: mm/page_alloc.c:build_zonelists(), build_zonerefs_node().
+func (a *Allocator) buildZonelists() {
+	own := func(n *Node) []*Zone {
+		var zs []*Zone
+		for t := gfp.MaxNrZones - 1; t >= 0; t-- {
+			if z := n.zones[t]; z.managed > 0 {
+				zs = append(zs, z)
+			}
+		}
+		return zs
+	}
+	for _, n := range a.nodes {
+		fallback := own(n)
+		for _, m := range a.nodes {
+			if m != n {
+				fallback = append(fallback, own(m)...)
+			}
+		}
+		n.zonelists[gfp.ZonelistFallback] = fallback
+		n.zonelists[gfp.ZonelistNoFallback] = own(n)
+	}
+}
+
+// boot sets up a populated zone's memmap and pageblocks, and frees its
+// managed pages to the buddy lists in the largest aligned blocks they form.
+//
+// Kernel: mm/mm_init.c:memmap_init_range() (pageblocks start MOVABLE),
+// mm/page_alloc.c:__free_pages_core().
+func (z *Zone) boot() {
+	z.mm = newMemmap(z.startPFN, z.spanned)
+	nblocks := (int64(z.startPFN-z.mm.base) + z.spanned + PageblockNrPages - 1) / PageblockNrPages
+	z.pageblockMT = make([]atomic.Int32, nblocks)
+	z.movable = make([]atomic.Int32, nblocks)
+	for i := range z.pageblockMT {
+		z.pageblockMT[i].Store(int32(mtMovable))
+	}
+	for o := range z.free {
+		for mt := range z.free[o] {
+			z.free[o][mt].init()
+		}
+	}
+	end := z.startPFN + PFN(z.present)
+	z.firstManaged = end - PFN(z.managed)
+	z.mu.Lock()
+	for pfn := z.firstManaged; pfn < end; {
+		order := MaxPageOrder
+		for order > 0 && (pfn&(1<<order-1) != 0 || pfn+1<<order > end) {
+			order--
+		}
+		z.freeOnePage(pfn, order, z.blockMT(pfn), true)
+		pfn += 1 << order
+	}
+	z.mu.Unlock()
+}
+
+func (a *Allocator) forEachZone(f func(*Zone)) {
+	for _, n := range a.nodes {
+		for _, z := range n.zones {
+			f(z)
+		}
+	}
+}
+
+// Nodes returns the machine's nodes.
+func (a *Allocator) Nodes() []*Node { return a.nodes }
+
+// Sysctl returns the sysctls in force (MinFreeKbytes as computed at boot).
+func (a *Allocator) Sysctl() Sysctl { return a.sysctl }
+
+// TotalreservePages returns totalreserve_pages.
+//
+// Kernel: mm/page_alloc.c:totalreserve_pages.
+func (a *Allocator) TotalreservePages() int64 { return a.totalreservePages.Load() }
+
+// ZoneOf returns the zone whose span holds pfn, or nil.
+//
+// Kernel: include/linux/mm.h:page_zone().
+func (a *Allocator) ZoneOf(pfn PFN) *Zone {
+	for _, n := range a.nodes {
+		for _, z := range n.zones {
+			if z.populated() && z.spans(pfn) {
+				return z
+			}
+		}
+	}
+	return nil
+}
+
+// Subscribe registers f to receive every tracepoint event from now on. f
+// runs on the goroutine that hit the tracepoint, sometimes with allocator
+// locks held: it must be quick and must not call back into the allocator.
+func (a *Allocator) Subscribe(f func(Event)) { a.trace.subscribe(f) }
+
+// allocContext is what one allocation carries through the allocator.
+//
+// Kernel: mm/internal.h:struct alloc_context.
+type allocContext struct {
+	t         *memalloc.Task
+	zonelist  []*Zone
+	highest   gfp.ZoneType
+	mt        gfp.Migratetype
+	preferred int // index of the first usable zone in zonelist, -1 if none
+}
+
+// prepare fills the context for a mask: highest zone, zonelist,
+// migratetype, preferred zone.
+//
+// Kernel: mm/page_alloc.c:prepare_alloc_pages(), first_zones_zonelist().
+func (a *Allocator) prepare(ac *allocContext, mask gfp.Mask) error {
+	hz, err := mask.Zone()
+	if err != nil {
+		return err
+	}
+	node := a.cpuNode[ac.t.CPU()]
+	ac.zonelist = node.zonelists[mask.Zonelist()]
+	ac.highest = hz
+	ac.mt = mask.Migratetype()
+	if a.mobilityDisabled {
+		ac.mt = mtUnmovable
+	}
+	ac.preferred = -1
+	for i, z := range ac.zonelist {
+		if z.typ <= hz {
+			ac.preferred = i
+			break
+		}
+	}
+	return nil
+}
+
+// AllocPages allocates a block of 1<<order pages for task t: __alloc_pages.
+//
+// In the kernel's order: an order above MAX_PAGE_ORDER WARNs (unless
+// __GFP_NOWARN) and fails, even with __GFP_NOFAIL; the mask is cut to
+// gfp_allowed_mask and the task's scopes are applied; zone, zonelist and
+// migratetype follow from it; the fast path tries the zonelist at the low
+// watermark; the slow path follows. A bad zone combination is a BUG: the
+// error wraps ErrBug and gfp.ErrBadZone, and nothing changes. A failure
+// returns an *AllocError wrapping ErrNoMemory.
+//
+// Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof().
+func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
+	if t == nil {
+		return Page{}, invalidError("no task: every allocation needs its task (current)")
+	}
+	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
+		return Page{}, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	}
+	if order < 0 || order > MaxPageOrder {
+		if order > MaxPageOrder {
+			a.warnOnceGFP(t, mask, "__alloc_frozen_pages_noprof", "mm/page_alloc.c:__alloc_frozen_pages_noprof",
+				"order %d > MAX_PAGE_ORDER (%d)", order, MaxPageOrder)
+		}
+		return Page{}, invalidError("order %d: the buddy allocator hands out orders 0..%d", order, MaxPageOrder)
+	}
+	mask &= a.allowedMask
+	mask = t.GFPContext(mask)
+	ac := allocContext{t: t}
+	if err := a.prepare(&ac, mask); err != nil {
+		a.report(t, bug.Bug, "mm/page_alloc.c:prepare_alloc_pages", "VM_BUG_ON: "+err.Error())
+		return Page{}, fmt.Errorf("%w: gfp_zone: %w", ErrBug, err)
+	}
+	if h := a.opts.Hooks; h != nil {
+		h.MightAlloc(t, mask)
+		if h.ShouldFailAlloc(t, mask, order) {
+			a.traceAlloc(t, 0, false, order, mask, ac.mt)
+			return Page{}, &AllocError{Order: order, Mask: mask, Reason: "fault injection"}
+		}
+	}
+	af := allocWmarkLow | a.allocFlagsNofragment(&ac, mask)
+	pfn, ok := a.getPageFromFreelist(&ac, mask, order, af)
+	var err error
+	if !ok {
+		pfn, ok, err = a.slowpath(&ac, mask, order)
+	}
+	a.traceAlloc(t, pfn, ok, order, mask, ac.mt)
+	if !ok {
+		return Page{}, err
+	}
+	p := Page{pfn: pfn}
+	if h := a.opts.Hooks; h != nil {
+		h.PostAlloc(t, p, order, mask)
+	}
+	return p, nil
+}
+
+func (a *Allocator) traceAlloc(t *memalloc.Task, pfn PFN, ok bool, order Order, mask gfp.Mask, mt gfp.Migratetype) {
+	if a.trace.enabled() {
+		a.trace.emit(t, Event{Kind: EvPageAlloc, PFN: pfn, NoPage: !ok, Order: order, Mask: mask, Migratetype: mt})
+	}
+}
+
+// allocFlagsNofragment returns the fast path's extra alloc flags: the kswapd
+// bit, and ALLOC_NOFRAGMENT when the preferred zone is ZONE_NORMAL and
+// falling back to DMA32 is possible.
+//
+// Kernel: mm/page_alloc.c:alloc_flags_nofragment().
+func (a *Allocator) allocFlagsNofragment(ac *allocContext, mask gfp.Mask) allocFlags {
+	af := allocFlags(mask & gfp.KswapdReclaim)
+	if ac.preferred < 0 {
+		return af
+	}
+	z := ac.zonelist[ac.preferred]
+	if z.typ != gfp.ZoneNormal {
+		return af
+	}
+	if len(a.nodes) > 1 && !z.node.zones[gfp.ZoneDMA32].populated() {
+		return af
+	}
+	return af | allocNoFragment
+}
+
+// getPageFromFreelist walks the zonelist from the preferred zone and takes a
+// block from the first zone whose watermark allows it.
+//
+// Kernel: mm/page_alloc.c:get_page_from_freelist().
+func (a *Allocator) getPageFromFreelist(ac *allocContext, mask gfp.Mask, order Order, af allocFlags) (PFN, bool) {
+	if ac.preferred < 0 {
+		return 0, false
+	}
+retry:
+	noFallback := af&allocNoFragment != 0
+	pref := ac.zonelist[ac.preferred]
+	for _, z := range ac.zonelist[ac.preferred:] {
+		if z.typ > ac.highest {
+			continue
+		}
+		if noFallback && len(a.nodes) > 1 && z.node != pref.node {
+			af &^= allocNoFragment
+			goto retry
+		}
+		if z.flags.Load()&zoneBelowHigh == 0 {
+			if z.watermarkFast(order, z.wmarkPages(WmarkHigh), ac.highest, af) {
+				goto try
+			}
+			z.flags.Or(zoneBelowHigh)
+		}
+		if !z.watermarkFast(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) {
+			if af&allocNoWatermarks == 0 {
+				continue
+			}
+		}
+	try:
+		if pfn, ok := a.rmqueue(ac, z, order, mask, af); ok {
+			return pfn, true
+		}
+	}
+	if noFallback {
+		af &^= allocNoFragment
+		goto retry
+	}
+	return 0, false
+}
+
+// rmqueue takes a block from a zone, through the pcp lists when the order
+// allows, and hands it to the caller.
+//
+// Kernel: mm/page_alloc.c:rmqueue(), prep_new_page().
+func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mask, af allocFlags) (PFN, bool) {
+	var pfn PFN
+	ok := false
+	if pcpAllowedOrder(order) {
+		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af)
+	}
+	if !ok {
+		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt)
+	}
+	if af&allocKswapd != 0 && z.flags.Load()&zoneBoostedWatermark != 0 {
+		z.flags.And(^zoneBoostedWatermark)
+		a.wakeupKswapd(ac.t, z, 0, 0, z.typ)
+	}
+	if !ok {
+		return 0, false
+	}
+	s := psAlloc | uint8(order)
+	if mask&gfp.Movable != 0 {
+		s |= psMovable
+		z.countMovable(pfn, order, 1)
+	}
+	z.mm.setOwnerState(z.mm.off(pfn), s)
+	return pfn, true
+}
+
+// FreePages returns a block of 1<<order pages: __free_pages. Orders the
+// pcp lists take go to this CPU's list (drained to the buddy lists past its
+// high mark); larger ones go straight to the buddy lists, a pageblock at a
+// time. Freeing a pfn that is not the head of an allocated block of this
+// order — a double free, a wrong order, a pfn never handed out — is a BUG:
+// the error wraps ErrBug and nothing changes.
+//
+// Kernel: mm/page_alloc.c:__free_pages(), __free_frozen_pages(),
+// __free_pages_ok().
+func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
+	z, err := a.checkFree(t, p, order)
+	if err != nil {
+		return err
+	}
+	a.freePrepared(t, z, p, order, EvPageFree)
+	return nil
+}
+
+// checkFree validates a free and returns the block's zone.
+func (a *Allocator) checkFree(t *memalloc.Task, p Page, order Order) (*Zone, error) {
+	if t == nil {
+		return nil, invalidError("no task: every free needs its task (current)")
+	}
+	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
+		return nil, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	}
+	if order < 0 || order > MaxPageOrder {
+		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): order out of range 0..%d", uint64(p.pfn), order, MaxPageOrder)
+	}
+	z := a.ZoneOf(p.pfn)
+	if z == nil {
+		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): pfn is in no zone", uint64(p.pfn), order)
+	}
+	st := z.mm.ownerState(z.mm.off(p.pfn))
+	switch {
+	case st&psKindMask == psPCP:
+		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): double free: the page is free, on a per-cpu list", uint64(p.pfn), order)
+	case st&psKindMask != psAlloc:
+		z.mu.Lock()
+		free := z.mm.state(z.mm.off(p.pfn))&psKindMask == psFree
+		z.mu.Unlock()
+		if free {
+			return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): double free: the page is free, on the buddy lists", uint64(p.pfn), order)
+		}
+		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): the page heads no allocated block "+
+			"(never handed out, or a tail page)", uint64(p.pfn), order)
+	case Order(st&psOrderMask) != order:
+		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): the block was allocated with order %d",
+			uint64(p.pfn), order, st&psOrderMask)
+	}
+	return z, nil
+}
+
+func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error {
+	err := bugError(format, args...)
+	a.report(t, bug.Bug, "mm/page_alloc.c:free_pages_prepare", err.Error())
+	return err
+}
+
+// freePrepared frees a block checkFree accepted.
+//
+// Kernel: mm/page_alloc.c:__free_frozen_pages(), free_pages_prepare().
+func (a *Allocator) freePrepared(t *memalloc.Task, z *Zone, p Page, order Order, ev EventKind) {
+	if h := a.opts.Hooks; h != nil {
+		h.FreePrepare(t, p, order)
+	}
+	if a.trace.enabled() {
+		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn, Order: order})
+	}
+	off := z.mm.off(p.pfn)
+	if z.mm.ownerState(off)&psMovable != 0 {
+		z.countMovable(p.pfn, order, -1)
+	}
+	if pcpAllowedOrder(order) {
+		mt := z.blockMT(p.pfn)
+		if int(mt) >= gfp.MigratePCPTypes {
+			if mt == mtIsolate {
+				z.freeOneBlock(off, p.pfn, order)
+				return
+			}
+			mt = mtMovable
+		}
+		pc := &z.pcp[t.CPU()]
+		pc.mu.Lock()
+		z.mm.setOwnerState(off, psPCP|uint8(order))
+		z.freeToPCP(t, pc, off, order, mt)
+		pc.mu.Unlock()
+		return
+	}
+	z.freeOneBlock(off, p.pfn, order)
+}
+
+// freeOneBlock returns a block straight to the buddy lists, a pageblock at a
+// time for blocks larger than one.
+//
+// Kernel: mm/page_alloc.c:free_one_page(), split_large_buddy().
+func (z *Zone) freeOneBlock(off int32, pfn PFN, order Order) {
+	z.mu.Lock()
+	z.mm.setOwnerState(off, psNone)
+	end := pfn + 1<<order
+	step := min(order, PageblockOrder)
+	for ; pfn < end; pfn += 1 << step {
+		z.freeOnePage(pfn, step, z.blockMT(pfn), false)
+	}
+	z.stats.pgfree += 1 << order
+	z.mu.Unlock()
+}
+
+// warnOnceGFP fires a WARN_ON_ONCE_GFP site: silent under __GFP_NOWARN.
+//
+// Kernel: mm/internal.h:WARN_ON_ONCE_GFP().
+func (a *Allocator) warnOnceGFP(t *memalloc.Task, mask gfp.Mask, key, site, format string, args ...any) {
+	if mask&gfp.NoWarn != 0 {
+		return
+	}
+	if a.once.First(key) {
+		a.report(t, bug.Warn, site, fmt.Sprintf(format, args...))
+	}
+}
+
+// warnOnce fires a plain WARN_ON_ONCE site.
+func (a *Allocator) warnOnce(key, site, format string, args ...any) {
+	if a.once.First(key) {
+		a.report(nil, bug.Warn, site, fmt.Sprintf(format, args...))
+	}
+}
+
+func (a *Allocator) report(t *memalloc.Task, k bug.Kind, site, text string) {
+	if a.opts.Report == nil {
+		return
+	}
+	r := bug.Report{Kind: k, Site: site, Text: text}
+	if t != nil {
+		r.Comm, r.PID = t.Comm(), t.PID()
+	}
+	if a.opts.Now != nil {
+		r.Time = a.opts.Now()
+	}
+	a.opts.Report(r)
+}

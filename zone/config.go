@@ -1,0 +1,173 @@
+package zone
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mmsim/mmsim/gfp"
+)
+
+// ZoneConfig describes one zone of a node: its pfn span and sizes. Pages
+// [StartPFN, StartPFN+Present) exist and the rest of the span is a hole; of
+// the present pages, the last Managed are handed to the buddy allocator at
+// boot and the first Present-Managed stay reserved (the kernel image, the
+// memmap, firmware), as memblock leaves them.
+//
+// Kernel: include/linux/mmzone.h:struct zone (zone_start_pfn,
+// spanned_pages, present_pages, managed_pages).
+type ZoneConfig struct {
+	Type     gfp.ZoneType
+	StartPFN PFN
+	Spanned  int64
+	Present  int64
+	Managed  int64
+}
+
+// NodeConfig describes one NUMA node: its populated zones, in zone order,
+// and the simulated CPUs that belong to it. Zones it does not list exist
+// empty, as the kernel prints them.
+//
+// Kernel: include/linux/mmzone.h:struct pglist_data.
+type NodeConfig struct {
+	Zones []ZoneConfig
+	CPUs  []int
+}
+
+// Sysctl holds the vm sysctls that shape allocation.
+//
+// Kernel: mm/page_alloc.c (min_free_kbytes, watermark_scale_factor,
+// watermark_boost_factor, lowmem_reserve_ratio,
+// percpu_pagelist_high_fraction).
+type Sysctl struct {
+	// MinFreeKbytes is vm.min_free_kbytes; 0 asks for the kernel's boot
+	// rule, clamp(int_sqrt(lowmem_kbytes*16), 128, 262144).
+	MinFreeKbytes int64
+	// WatermarkScaleFactor is vm.watermark_scale_factor (1..3000,
+	// default 10: 0.1% of a zone between watermarks).
+	WatermarkScaleFactor int
+	// WatermarkBoostFactor is vm.watermark_boost_factor (default 15000; 0
+	// disables boosting).
+	WatermarkBoostFactor int
+	// LowmemReserveRatio is vm.lowmem_reserve_ratio, per zone type
+	// (default 256 256 32 0 0; 0 means no reserve).
+	LowmemReserveRatio [gfp.MaxNrZones]int
+	// PercpuPagelistHighFraction is vm.percpu_pagelist_high_fraction (0,
+	// the default, or at least 8).
+	PercpuPagelistHighFraction int
+}
+
+// DefaultSysctl returns the kernel's defaults.
+//
+// Kernel: mm/page_alloc.c (the sysctls' initialisers).
+func DefaultSysctl() Sysctl {
+	return Sysctl{
+		WatermarkScaleFactor: 10,
+		WatermarkBoostFactor: 15000,
+		LowmemReserveRatio:   [gfp.MaxNrZones]int{256, 256, 32, 0, 0},
+	}
+}
+
+// Config describes the machine an Allocator manages.
+type Config struct {
+	Nodes  []NodeConfig
+	NrCPUs int
+	Sysctl Sysctl
+}
+
+// ErrConfig is wrapped by every error Validate returns.
+var ErrConfig = errors.New("zone: invalid machine configuration")
+
+// maxPFN bounds the simulated physical address space: 2^46 bytes, the x86_64
+// four-level paging limit (MAX_PHYSMEM_BITS 46).
+const maxPFN = PFN(1) << (46 - PageShift)
+
+// Validate checks the configuration and returns an error listing every
+// invalid field, or nil.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
+	}
+	if c.NrCPUs < 1 || c.NrCPUs > 8192 {
+		bad("NrCPUs is %d: want 1..8192 (NR_CPUS)", c.NrCPUs)
+	}
+	if len(c.Nodes) == 0 || len(c.Nodes) > 64 {
+		bad("%d nodes: want 1..64", len(c.Nodes))
+	}
+	cpuNode := map[int]int{}
+	var prevEnd PFN
+	pages := int64(0)
+	for ni, n := range c.Nodes {
+		for _, cpu := range n.CPUs {
+			if cpu < 0 || cpu >= c.NrCPUs {
+				bad("Nodes[%d].CPUs has CPU %d: want 0..%d", ni, cpu, c.NrCPUs-1)
+			} else if other, dup := cpuNode[cpu]; dup {
+				bad("CPU %d is in Nodes[%d] and Nodes[%d]", cpu, other, ni)
+			} else {
+				cpuNode[cpu] = ni
+			}
+		}
+		prevType := gfp.ZoneType(-1)
+		for zi, z := range n.Zones {
+			where := fmt.Sprintf("Nodes[%d].Zones[%d] (%s)", ni, zi, z.Type)
+			if z.Type < 0 || int(z.Type) >= gfp.MaxNrZones {
+				bad("Nodes[%d].Zones[%d].Type is %d: not a zone type", ni, zi, int(z.Type))
+				continue
+			}
+			if z.Type == gfp.ZoneDevice {
+				bad("%s: ZONE_DEVICE memory is never handed to the buddy allocator", where)
+			}
+			if z.Type <= prevType {
+				bad("%s: zones must be listed once each, in zone order", where)
+			}
+			prevType = z.Type
+			if z.Spanned <= 0 || z.Present < 0 || z.Managed < 0 {
+				bad("%s: spanned %d, present %d, managed %d: want spanned > 0, the others >= 0",
+					where, z.Spanned, z.Present, z.Managed)
+				continue
+			}
+			if z.Present > z.Spanned || z.Managed > z.Present {
+				bad("%s: want managed %d <= present %d <= spanned %d", where, z.Managed, z.Present, z.Spanned)
+			}
+			end := z.StartPFN + PFN(z.Spanned)
+			if end > maxPFN || end < z.StartPFN {
+				bad("%s: span ends at pfn %#x, beyond the 46-bit physical address space", where, uint64(end))
+				continue
+			}
+			if z.StartPFN < prevEnd {
+				bad("%s: starts at pfn %#x, inside the previous zone (which ends at %#x)",
+					where, uint64(z.StartPFN), uint64(prevEnd))
+			}
+			if z.Spanned > 1<<30 {
+				bad("%s: %d pages is more than one simulated zone may span (4 TiB)", where, z.Spanned)
+			}
+			prevEnd = end
+			pages += z.Managed
+		}
+	}
+	if len(cpuNode) != c.NrCPUs && c.NrCPUs >= 1 && len(errs) == 0 {
+		bad("%d of %d CPUs belong to no node", c.NrCPUs-len(cpuNode), c.NrCPUs)
+	}
+	if pages == 0 && len(errs) == 0 {
+		bad("no zone has managed pages: nothing to allocate from")
+	}
+	s := c.Sysctl
+	if s.MinFreeKbytes < 0 {
+		bad("Sysctl.MinFreeKbytes is %d: want 0 (the boot rule) or more", s.MinFreeKbytes)
+	}
+	if s.WatermarkScaleFactor < 1 || s.WatermarkScaleFactor > 3000 {
+		bad("Sysctl.WatermarkScaleFactor is %d: want 1..3000", s.WatermarkScaleFactor)
+	}
+	if s.WatermarkBoostFactor < 0 {
+		bad("Sysctl.WatermarkBoostFactor is %d: want 0 or more", s.WatermarkBoostFactor)
+	}
+	for i, r := range s.LowmemReserveRatio {
+		if r < 0 {
+			bad("Sysctl.LowmemReserveRatio[%d] (%s) is %d: want 0 or more", i, gfp.ZoneType(i), r)
+		}
+	}
+	if f := s.PercpuPagelistHighFraction; f != 0 && f < minPercpuPagelistHighFraction {
+		bad("Sysctl.PercpuPagelistHighFraction is %d: want 0 or at least %d", f, minPercpuPagelistHighFraction)
+	}
+	return errors.Join(errs...)
+}

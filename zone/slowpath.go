@@ -1,0 +1,660 @@
+package zone
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/memalloc"
+)
+
+// The slow path reaches reclaim, compaction and the OOM killer only through
+// the interfaces below, in zone's own terms; package reclaim and package oom
+// implement them and the root package wires them in. Without them the
+// machine has no way to free memory: reclaim and compaction make no
+// progress, and the OOM killer finds nothing to kill.
+
+// Reclaimer is page reclaim as the allocator sees it.
+//
+// Kernel: mm/vmscan.c (wakeup_kswapd, try_to_free_pages,
+// zone_reclaimable_pages).
+type Reclaimer interface {
+	// WakeKswapd wakes node n's kswapd for a request of the order whose
+	// highest zone is highest; the allocator has already recorded the
+	// request in the node's kswapd order and zone (wakeup_kswapd).
+	WakeKswapd(n *Node, order Order, highest gfp.ZoneType, mask gfp.Mask)
+	// TryToFreePages runs direct reclaim on behalf of t (which has
+	// PF_MEMALLOC set around the call) with the request's mask, and
+	// returns the number of pages reclaimed.
+	TryToFreePages(t *memalloc.Task, zonelist []*Zone, order Order, mask gfp.Mask, highest gfp.ZoneType) int64
+	// ReclaimablePages returns what reclaim could still free in z: file
+	// LRU pages, and anon LRU pages when swap can take them.
+	ReclaimablePages(z *Zone) int64
+}
+
+// CompactResult is the outcome of direct compaction.
+//
+// Kernel: include/linux/compaction.h:enum compact_result.
+type CompactResult int
+
+// The compaction results the slow path distinguishes.
+const (
+	CompactSkipped  CompactResult = iota // not attempted: not suitable, or deferred
+	CompactComplete                      // a full pass ran, no suitable page made
+	CompactSuccess                       // a suitable free page should now exist
+)
+
+// Compaction priorities, most aggressive first.
+//
+// Kernel: include/linux/compaction.h:enum compact_priority.
+const (
+	CompactPrioSyncFull  = 0 // MIN_COMPACT_PRIORITY
+	CompactPrioSyncLight = 1 // DEF_COMPACT_PRIORITY, MIN_COMPACT_COSTLY_PRIORITY
+	CompactPrioAsync     = 2 // INIT_COMPACT_PRIORITY
+)
+
+// Compactor is direct compaction as the allocator sees it.
+//
+// Kernel: mm/compaction.c (try_to_compact_pages,
+// compaction_zonelist_suitable).
+type Compactor interface {
+	// TryToCompactPages compacts for the request at the priority.
+	TryToCompactPages(t *memalloc.Task, zonelist []*Zone, order Order, mask gfp.Mask, highest gfp.ZoneType, prio int) CompactResult
+	// ZonelistSuitable reports whether compaction could make a page of
+	// the order in some zone of the zonelist.
+	ZonelistSuitable(zonelist []*Zone, order Order, highest gfp.ZoneType) bool
+}
+
+// OOMKiller is the OOM killer as the allocator sees it.
+//
+// Kernel: mm/oom_kill.c (out_of_memory, tsk_is_oom_victim,
+// oom_reserves_allowed).
+type OOMKiller interface {
+	// OutOfMemory selects and kills a victim for t's request, and reports
+	// whether it made progress (a kill, or a request it will not kill for,
+	// such as one without __GFP_FS).
+	OutOfMemory(t *memalloc.Task, mask gfp.Mask, order Order, highest gfp.ZoneType) bool
+	// IsVictim reports whether t has been chosen as an OOM victim.
+	IsVictim(t *memalloc.Task) bool
+}
+
+// SlowPath bundles what the slow path may use. Any field may be nil.
+type SlowPath struct {
+	Reclaim Reclaimer
+	Compact Compactor
+	OOM     OOMKiller
+}
+
+// ErrDeadlock is wrapped by the error of an allocation the kernel would
+// retry for ever with nothing left that could free memory: it says which
+// loop it was stuck in.
+var ErrDeadlock = errors.New("zone: allocation can never succeed")
+
+// Retry limits. Kernel: mm/internal.h:MAX_RECLAIM_RETRIES,
+// mm/page_alloc.c:MAX_COMPACT_RETRIES.
+const (
+	MaxReclaimRetries = 16
+	maxCompactRetries = 16
+)
+
+// kswapdState is what the allocator records of a node's kswapd.
+//
+// Kernel: include/linux/mmzone.h:pglist_data (kswapd_order,
+// kswapd_highest_zoneidx).
+type kswapdState struct {
+	mu      sync.Mutex
+	order   Order
+	highest gfp.ZoneType
+	set     bool  // highest is meaningful (not MAX_NR_ZONES)
+	wakes   int64 // wakeups the allocator asked for
+}
+
+// KswapdWakes returns how many times allocations woke the node's kswapd.
+func (n *Node) KswapdWakes() int64 {
+	n.kswapd.mu.Lock()
+	defer n.kswapd.mu.Unlock()
+	return n.kswapd.wakes
+}
+
+// KswapdRequest returns the order and highest zone kswapd was last asked to
+// reclaim for.
+func (n *Node) KswapdRequest() (Order, gfp.ZoneType) {
+	n.kswapd.mu.Lock()
+	defer n.kswapd.mu.Unlock()
+	return n.kswapd.order, n.kswapd.highest
+}
+
+// wakeupKswapd records the request for z's node's kswapd and wakes it,
+// unless the node is already balanced for it.
+//
+// Kernel: mm/vmscan.c:wakeup_kswapd().
+func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order Order, highest gfp.ZoneType) {
+	if z.managed == 0 {
+		return
+	}
+	n := z.node
+	n.kswapd.mu.Lock()
+	if !n.kswapd.set || n.kswapd.highest < highest {
+		n.kswapd.highest, n.kswapd.set = highest, true
+	}
+	if n.kswapd.order < order {
+		n.kswapd.order = order
+	}
+	n.kswapd.mu.Unlock()
+	if n.balanced(order, highest) && !n.watermarkBoosted(highest) {
+		return
+	}
+	n.kswapd.mu.Lock()
+	n.kswapd.wakes++
+	n.kswapd.mu.Unlock()
+	if r := a.opts.SlowPath.Reclaim; r != nil {
+		r.WakeKswapd(n, order, highest, mask)
+	}
+}
+
+// balanced reports whether some managed zone of the node up to highest meets
+// its high watermark for the order.
+//
+// Kernel: mm/vmscan.c:pgdat_balanced().
+func (n *Node) balanced(order Order, highest gfp.ZoneType) bool {
+	any := false
+	for i := gfp.ZoneType(0); i <= highest; i++ {
+		z := n.zones[i]
+		if z.managed == 0 {
+			continue
+		}
+		any = true
+		if z.watermarkOK(order, z.wmarkPages(WmarkHigh), highest, 0) {
+			return true
+		}
+	}
+	return !any
+}
+
+// watermarkBoosted reports whether a managed zone up to highest is boosted.
+//
+// Kernel: mm/vmscan.c:pgdat_watermark_boosted().
+func (n *Node) watermarkBoosted(highest gfp.ZoneType) bool {
+	for i := highest; i >= 0; i-- {
+		if z := n.zones[i]; z.managed > 0 && z.boost.Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// wakeAllKswapds wakes the kswapd of every node in the zonelist, once each.
+//
+// Kernel: mm/page_alloc.c:wake_all_kswapds().
+func (a *Allocator) wakeAllKswapds(ac *allocContext, mask gfp.Mask, order Order) {
+	var last *Node
+	for _, z := range ac.zonelist {
+		if z.typ > ac.highest || z.managed == 0 || z.node == last {
+			continue
+		}
+		a.wakeupKswapd(ac.t, z, mask, order, ac.highest)
+		last = z.node
+	}
+}
+
+// gfpToAllocFlags derives the slow path's alloc flags from the mask.
+//
+// Kernel: mm/page_alloc.c:gfp_to_alloc_flags().
+func gfpToAllocFlags(mask gfp.Mask, order Order) allocFlags {
+	af := allocWmarkMin | allocCPUSet | allocFlags(mask&gfpToAllocPassthru)
+	if mask&gfp.DirectReclaim == 0 {
+		if mask&gfp.NoMemalloc == 0 {
+			af |= allocNonBlock
+			if order > 0 && af&allocMinReserve != 0 {
+				af |= allocHighAtomic
+			}
+		}
+		if af&allocMinReserve != 0 {
+			af &^= allocCPUSet
+		}
+	}
+	return af
+}
+
+// pfmemallocFlags returns the reserve access the request may have: all of
+// it for __GFP_MEMALLOC and PF_MEMALLOC tasks, the OOM share for OOM
+// victims, none with __GFP_NOMEMALLOC. mmsim runs every request in task
+// context (no interrupts).
+//
+// Kernel: mm/page_alloc.c:__gfp_pfmemalloc_flags().
+func (a *Allocator) pfmemallocFlags(t *memalloc.Task, mask gfp.Mask) allocFlags {
+	switch {
+	case mask&gfp.NoMemalloc != 0:
+		return 0
+	case mask&gfp.Memalloc != 0:
+		return allocNoWatermarks
+	case t.Flags()&memalloc.PFMemalloc != 0:
+		return allocNoWatermarks
+	case a.opts.SlowPath.OOM != nil && a.opts.SlowPath.OOM.IsVictim(t):
+		return allocOOM
+	}
+	return 0
+}
+
+// slowpath is __alloc_pages_slowpath: the steps the kernel takes, in its
+// order, when the fast path found no zone above its low watermark.
+//
+// Kernel: mm/page_alloc.c:__alloc_pages_slowpath().
+func (a *Allocator) slowpath(ac *allocContext, mask gfp.Mask, order Order) (PFN, bool, error) {
+	t := ac.t
+	canDirectReclaim := mask.AllowsBlocking()
+	canCompact := canDirectReclaim && mask.CompactionAllowed()
+	nofail := mask&gfp.NoFail != 0
+	costly := order > CostlyOrder
+	sp := a.opts.SlowPath
+	start := a.now()
+
+	if nofail {
+		if !canDirectReclaim {
+			a.warnOnce("nofail-nonblocking", "mm/page_alloc.c:__alloc_pages_slowpath",
+				"WARN_ON_ONCE(!can_direct_reclaim): __GFP_NOFAIL request %s cannot direct-reclaim", mask.Mode())
+		}
+		if t.Flags()&memalloc.PFMemalloc != 0 {
+			a.warnOnce("nofail-pfmemalloc", "mm/page_alloc.c:__alloc_pages_slowpath",
+				"WARN_ON_ONCE(current->flags & PF_MEMALLOC): __GFP_NOFAIL request %s from a PF_MEMALLOC task", mask.Mode())
+		}
+	}
+
+	var (
+		af             allocFlags
+		progress       int64
+		compactResult  CompactResult
+		compactPrio    int
+		compactRetries int
+		noProgress     int
+		compactFirst   bool
+		retryReserves  = true
+	)
+	// restart: mmsim has no cpusets and its zonelists never change, so
+	// the kernel's checks that jump back here never fire.
+	compactRetries, noProgress = 0, 0
+	compactResult, compactPrio = CompactSkipped, CompactPrioSyncLight
+	if canCompact && (costly || (order > 0 && ac.mt != mtMovable)) {
+		compactFirst, compactPrio = true, CompactPrioAsync
+	}
+	af = gfpToAllocFlags(mask, order)
+	if ac.preferred < 0 {
+		goto nopage
+	}
+retry:
+	if af&allocKswapd != 0 {
+		a.wakeAllKswapds(ac, mask, order)
+	}
+	if pfn, ok := a.getPageFromFreelist(ac, mask, order, af); ok {
+		return pfn, true, nil
+	}
+	if reserve := a.pfmemallocFlags(t, mask); reserve != 0 {
+		af = reserve | af&allocKswapd
+		if retryReserves {
+			retryReserves = false
+			goto retry
+		}
+	} else if af&allocCPUSet == 0 && retryReserves {
+		retryReserves = false
+		goto retry
+	}
+	if !canDirectReclaim {
+		goto nopage
+	}
+	// The recursion guard: a task already reclaiming must not reclaim.
+	if t.Flags()&memalloc.PFMemalloc != 0 {
+		goto nopage
+	}
+	a.checkStallWarn(t, mask, order, start)
+	if !compactFirst {
+		if pfn, ok := a.directReclaim(ac, mask, order, af, &progress); ok {
+			return pfn, true, nil
+		}
+	}
+	if pfn, ok := a.directCompact(ac, mask, order, af, compactPrio, &compactResult); ok {
+		return pfn, true, nil
+	}
+	if compactFirst {
+		if mask&(gfp.NoRetry|gfp.ThisNode) == gfp.NoRetry|gfp.ThisNode {
+			goto nopage
+		}
+		if mask&gfp.NoRetry == 0 {
+			compactPrio = CompactPrioSyncLight
+		}
+		compactFirst = false
+		goto retry
+	}
+	if mask&gfp.NoRetry != 0 {
+		goto nopage
+	}
+	if costly && (!canCompact || mask&gfp.RetryMayFail == 0) {
+		goto nopage
+	}
+	if a.shouldReclaimRetry(ac, mask, order, af, progress > 0, &noProgress) {
+		goto retry
+	}
+	if progress > 0 && canCompact && a.shouldCompactRetry(ac, order, af, compactResult, &compactPrio, &compactRetries) {
+		goto retry
+	}
+	{
+		pfn, ok, oomProgress := a.mayOOM(ac, mask, order)
+		if ok {
+			return pfn, true, nil
+		}
+		if sp.OOM != nil && sp.OOM.IsVictim(t) && (af&allocOOM != 0 || mask&gfp.NoMemalloc != 0) {
+			goto nopage
+		}
+		if oomProgress {
+			noProgress = 0
+			goto retry
+		}
+	}
+nopage:
+	if nofail {
+		if !canDirectReclaim {
+			goto fail
+		}
+		if pfn, ok := a.cpusetFallback(ac, mask, order, allocMinReserve); ok {
+			return pfn, true, nil
+		}
+		if sp.Reclaim == nil && sp.OOM == nil {
+			// The kernel would goto retry for ever: nothing here can
+			// free memory, so say so instead of hanging.
+			return 0, false, fmt.Errorf("%w: __GFP_NOFAIL %s order %d stuck in __alloc_pages_slowpath's "+
+				"retry loop: no zone has a free block, and the machine has neither reclaim nor an OOM killer",
+				ErrDeadlock, mask.Mode(), order)
+		}
+		goto retry
+	}
+fail:
+	a.warnAlloc(t, mask, order)
+	return 0, false, &AllocError{Order: order, Mask: mask}
+}
+
+// cpusetFallback is a last freelist attempt with extra alloc flags, first
+// inside the cpuset and then outside it.
+//
+// Kernel: mm/page_alloc.c:__alloc_pages_cpuset_fallback().
+func (a *Allocator) cpusetFallback(ac *allocContext, mask gfp.Mask, order Order, af allocFlags) (PFN, bool) {
+	if pfn, ok := a.getPageFromFreelist(ac, mask, order, af|allocCPUSet); ok {
+		return pfn, true
+	}
+	return a.getPageFromFreelist(ac, mask, order, af)
+}
+
+// directReclaim reclaims with PF_MEMALLOC set, then retries the freelists;
+// on a failure after progress it unreserves a highatomic block and drains
+// the pcp lists once before the last attempt.
+//
+// Kernel: mm/page_alloc.c:__alloc_pages_direct_reclaim(), __perform_reclaim().
+func (a *Allocator) directReclaim(ac *allocContext, mask gfp.Mask, order Order, af allocFlags, progress *int64) (PFN, bool) {
+	*progress = 0
+	r := a.opts.SlowPath.Reclaim
+	if r == nil {
+		return 0, false
+	}
+	t := ac.t
+	// Reclaim allocates to free memory: it must use the reserves and
+	// must not recurse into reclaim.
+	cookie := t.SaveMemalloc()
+	*progress = r.TryToFreePages(t, ac.zonelist, order, mask, ac.highest)
+	t.Restore(cookie)
+	if *progress == 0 {
+		return 0, false
+	}
+	drained := false
+	for {
+		if pfn, ok := a.getPageFromFreelist(ac, mask, order, af); ok || drained {
+			return pfn, ok
+		}
+		a.unreserveHighatomic(ac, false)
+		a.drainAllPages(t)
+		drained = true
+	}
+}
+
+// directCompact runs direct compaction with PF_MEMALLOC set, then retries
+// the freelists. Order 0 never compacts.
+//
+// Kernel: mm/page_alloc.c:__alloc_pages_direct_compact().
+func (a *Allocator) directCompact(ac *allocContext, mask gfp.Mask, order Order, af allocFlags, prio int, result *CompactResult) (PFN, bool) {
+	c := a.opts.SlowPath.Compact
+	if order == 0 || c == nil {
+		*result = CompactSkipped
+		return 0, false
+	}
+	t := ac.t
+	// Compaction allocates to free memory, like reclaim.
+	cookie := t.SaveMemalloc()
+	*result = c.TryToCompactPages(t, ac.zonelist, order, mask, ac.highest, prio)
+	t.Restore(cookie)
+	if *result == CompactSkipped {
+		return 0, false
+	}
+	return a.getPageFromFreelist(ac, mask, order, af)
+}
+
+// shouldReclaimRetry decides whether another round of reclaim could help:
+// not after MAX_RECLAIM_RETRIES rounds without progress (a costly order's
+// progress never counts), and only while some zone would meet its min
+// watermark with all its reclaimable pages freed. When it says no, it
+// unreserves a highatomic block, and retries if that freed one.
+//
+// Kernel: mm/page_alloc.c:should_reclaim_retry().
+func (a *Allocator) shouldReclaimRetry(ac *allocContext, mask gfp.Mask, order Order, af allocFlags, progress bool, noProgress *int) bool {
+	if progress && order <= CostlyOrder {
+		*noProgress = 0
+	} else {
+		*noProgress++
+	}
+	ret := false
+	if *noProgress <= MaxReclaimRetries {
+		r := a.opts.SlowPath.Reclaim
+		for _, z := range ac.zonelist {
+			if z.typ > ac.highest {
+				continue
+			}
+			var reclaimable int64
+			if r != nil {
+				reclaimable = r.ReclaimablePages(z)
+			}
+			available := reclaimable + z.freePages.Load()
+			if z.watermarkOKFree(order, z.wmark[WmarkMin].Load()+z.boost.Load(), ac.highest, af, available) {
+				ret = true
+				break
+			}
+		}
+	}
+	if !ret {
+		return a.unreserveHighatomic(ac, true)
+	}
+	return true
+}
+
+// shouldCompactRetry decides whether another round of compaction could
+// help: after a success, up to MAX_COMPACT_RETRIES (a quarter for costly
+// orders); otherwise by raising the priority while it can.
+//
+// Kernel: mm/page_alloc.c:should_compact_retry().
+func (a *Allocator) shouldCompactRetry(ac *allocContext, order Order, af allocFlags, result CompactResult, prio, retries *int) bool {
+	if order == 0 {
+		return false
+	}
+	switch result {
+	case CompactSkipped:
+		c := a.opts.SlowPath.Compact
+		return c != nil && c.ZonelistSuitable(ac.zonelist, order, ac.highest)
+	case CompactSuccess:
+		max := maxCompactRetries
+		if order > CostlyOrder {
+			max /= 4
+		}
+		*retries++
+		return *retries <= max
+	}
+	minPrio := CompactPrioSyncFull
+	if order > CostlyOrder {
+		minPrio = CompactPrioSyncLight
+	}
+	if *prio > minPrio {
+		*prio--
+		*retries = 0
+		return true
+	}
+	return false
+}
+
+// mayOOM is the last step before giving up: one more freelist attempt at the
+// high watermark, then the OOM killer unless the request may not kill.
+//
+// Kernel: mm/page_alloc.c:__alloc_pages_may_oom().
+func (a *Allocator) mayOOM(ac *allocContext, mask gfp.Mask, order Order) (PFN, bool, bool) {
+	t := ac.t
+	// A parallel OOM kill may have freed memory: look once more, at the
+	// high watermark, so that this attempt cannot itself cause a kill.
+	if pfn, ok := a.getPageFromFreelist(ac, (mask|gfp.Hardwall)&^gfp.DirectReclaim, order, allocWmarkHigh|allocCPUSet); ok {
+		return pfn, true, false
+	}
+	switch {
+	case t.Flags()&memalloc.PFDumpCore != 0, order > CostlyOrder,
+		mask&(gfp.RetryMayFail|gfp.ThisNode) != 0, ac.highest < gfp.ZoneNormal:
+		return 0, false, false
+	}
+	oom := a.opts.SlowPath.OOM
+	killed := oom != nil && oom.OutOfMemory(t, mask, order, ac.highest)
+	if !killed && mask&gfp.NoFail != 0 {
+		a.warnOnceGFP(t, mask, "nofail-oom", "mm/page_alloc.c:__alloc_pages_may_oom",
+			"WARN_ON_ONCE_GFP(__GFP_NOFAIL): the OOM killer made no progress for %s", mask.Mode())
+	}
+	if killed || mask&gfp.NoFail != 0 {
+		if mask&gfp.NoFail != 0 {
+			if pfn, ok := a.cpusetFallback(ac, mask, order, allocNoWatermarks); ok {
+				return pfn, true, true
+			}
+		}
+		return 0, false, true
+	}
+	return 0, false, false
+}
+
+// unreserveHighatomic gives a highatomic pageblock of the zonelist back.
+//
+// Kernel: mm/page_alloc.c:unreserve_highatomic_pageblock().
+func (a *Allocator) unreserveHighatomic(ac *allocContext, force bool) bool {
+	for _, z := range ac.zonelist {
+		if z.typ > ac.highest {
+			continue
+		}
+		z.mu.Lock()
+		ok := z.unreserveHighatomicLocked(ac.mt, force)
+		z.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// drainAllPages returns every CPU's pcp pages to the buddy lists.
+//
+// Kernel: mm/page_alloc.c:drain_all_pages().
+func (a *Allocator) drainAllPages(t *memalloc.Task) {
+	a.forEachZone(func(z *Zone) {
+		if !z.populated() {
+			return
+		}
+		for cpu := range z.pcp {
+			z.drainPCP(t, cpu)
+		}
+	})
+}
+
+// DrainAllPages returns every CPU's pcp pages to the buddy lists, as
+// drain_all_pages(NULL) does.
+//
+// Kernel: mm/page_alloc.c:drain_all_pages().
+func (a *Allocator) DrainAllPages(t *memalloc.Task) { a.drainAllPages(t) }
+
+func (a *Allocator) now() int64 {
+	if a.opts.Now == nil {
+		return 0
+	}
+	return a.opts.Now()
+}
+
+// ratelimit is the kernel's ratelimit_state: at most burst events per
+// interval of simulated time.
+//
+// Kernel: lib/ratelimit.c:___ratelimit().
+type ratelimit struct {
+	mu      sync.Mutex
+	begin   int64
+	printed int
+	started bool
+}
+
+const (
+	nopageInterval = 10 * 1e9 // warn_alloc: DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)
+	nopageBurst    = 1
+	// allocStallWarn is ALLOC_STALL_WARN_MSECS, in ns.
+	allocStallWarn = 10 * 1e9
+)
+
+func (r *ratelimit) allow(now int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started || now-r.begin >= nopageInterval {
+		r.started, r.begin, r.printed = true, now, 0
+	}
+	if r.printed < nopageBurst {
+		r.printed++
+		return true
+	}
+	return false
+}
+
+// warnAlloc reports a failed allocation, unless __GFP_NOWARN, the rate limit,
+// or a DMA request on a machine without DMA memory silences it.
+//
+// Kernel: mm/page_alloc.c:warn_alloc().
+func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
+	if mask&gfp.NoWarn != 0 || (mask&gfp.DMA != 0 && !a.hasManagedDMA()) || !a.nopage.allow(a.now()) {
+		return
+	}
+	a.report(t, bug.Alloc, "mm/page_alloc.c:warn_alloc", fmt.Sprintf(
+		"%s: page allocation failure: order:%d, mode:%s, nodemask=(null),cpuset=/,mems_allowed=%s",
+		t.Comm(), order, mask.Mode(), a.memsAllowed()))
+}
+
+// checkStallWarn warns when an allocation has spent more than 10 s of
+// simulated time in the slow path.
+//
+// Kernel: mm/page_alloc.c:check_alloc_stall_warn().
+func (a *Allocator) checkStallWarn(t *memalloc.Task, mask gfp.Mask, order Order, start int64) {
+	stall := a.now() - start
+	if stall < allocStallWarn || mask&gfp.NoWarn != 0 {
+		return
+	}
+	a.report(t, bug.Alloc, "mm/page_alloc.c:check_alloc_stall_warn", fmt.Sprintf(
+		"%s: page allocation stall for %d secs: order:%d, mode:%s nodemask=(null),cpuset=/,mems_allowed=%s",
+		t.Comm(), stall/1e9, order, mask.Mode(), a.memsAllowed()))
+}
+
+func (a *Allocator) hasManagedDMA() bool {
+	for _, n := range a.nodes {
+		if n.zones[gfp.ZoneDMA].managed > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// memsAllowed prints the node list as %*pbl does: "0", "0-1".
+func (a *Allocator) memsAllowed() string {
+	if len(a.nodes) == 1 {
+		return "0"
+	}
+	return fmt.Sprintf("0-%d", len(a.nodes)-1)
+}

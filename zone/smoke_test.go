@@ -1,0 +1,89 @@
+package zone
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/memalloc"
+)
+
+func TestSmoke(t *testing.T) {
+	cfg := Config{NrCPUs: 2, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0, 1}, Zones: []ZoneConfig{
+		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
+		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60000},
+	}}}}
+	a, err := New(cfg, Options{})
+	require.NoError(t, err)
+	dma32 := a.nodes[0].zones[gfp.ZoneDMA32]
+	free0 := dma32.FreePages()
+	require.Equal(t, int64(60000), free0)
+	tk := memalloc.NewTask("t")
+	var pages []Page
+	var orders []Order
+	for i := 0; i < 2000; i++ {
+		o := Order(i % 4)
+		if i%97 == 0 {
+			o = 9
+		}
+		p, err := a.AllocPages(tk, gfp.Kernel, o)
+		require.NoError(t, err)
+		pages = append(pages, p)
+		orders = append(orders, o)
+	}
+	for i, p := range pages {
+		require.NoError(t, a.FreePages(tk, p, orders[i]))
+	}
+	a.DrainAllPages(tk)
+	require.Equal(t, free0, dma32.FreePages())
+	require.Equal(t, int64(3840), a.nodes[0].zones[gfp.ZoneDMA].FreePages())
+	t.Logf("min_free_kbytes %d wmarks %d %d %d", a.sysctl.MinFreeKbytes, dma32.Watermark(0), dma32.Watermark(1), dma32.Watermark(2))
+	require.ErrorIs(t, a.FreePages(tk, pages[0], orders[0]), ErrBug)
+}
+
+func TestSmokeInvariantsUnderChurn(t *testing.T) {
+	cfg := Config{NrCPUs: 2, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0, 1}, Zones: []ZoneConfig{
+		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
+		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60000},
+	}}}}
+	a, err := New(cfg, Options{})
+	require.NoError(t, err)
+	require.NoError(t, a.CheckInvariants())
+	tk := memalloc.NewTask("t")
+	type blk struct {
+		p Page
+		o Order
+	}
+	var held []blk
+	masks := []gfp.Mask{gfp.Kernel, gfp.HighUserMovable, gfp.Kernel | gfp.Reclaimable, gfp.Atomic, gfp.NoWait}
+	seed := uint32(1)
+	rnd := func(n int) int { seed = seed*1664525 + 1013904223; return int(seed>>8) % n }
+	for i := 0; i < 20000; i++ {
+		if len(held) > 0 && rnd(3) == 0 {
+			j := rnd(len(held))
+			require.NoError(t, a.FreePages(tk, held[j].p, held[j].o))
+			held = append(held[:j], held[j+1:]...)
+		} else {
+			o := Order(rnd(4))
+			if rnd(20) == 0 {
+				o = Order(4 + rnd(7))
+			}
+			tk.SetCPU(rnd(2))
+			p, err := a.AllocPages(tk, masks[rnd(len(masks))], o)
+			if err == nil {
+				held = append(held, blk{p, o})
+			}
+		}
+		if i%1000 == 0 {
+			require.NoError(t, a.CheckInvariants(), "step %d", i)
+		}
+	}
+	require.NoError(t, a.CheckInvariants())
+	for _, b := range held {
+		require.NoError(t, a.FreePages(tk, b.p, b.o))
+	}
+	a.DrainAllPages(tk)
+	require.NoError(t, a.CheckInvariants())
+	require.Equal(t, int64(60000), a.nodes[0].zones[gfp.ZoneDMA32].FreePages())
+}

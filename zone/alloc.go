@@ -36,6 +36,9 @@ type Allocator struct {
 	// nopage rate-limits warn_alloc: one report per 10 s of simulated
 	// time, shared by every caller.
 	nopage ratelimit
+	// events are the global vm events other than those the pcp and
+	// zone-lock paths count.
+	events [nrVMEvents]atomic.Int64
 }
 
 // Hooks is what later layers hang on every allocation and free: fault

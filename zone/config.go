@@ -54,6 +54,11 @@ type Sysctl struct {
 	// PercpuPagelistHighFraction is vm.percpu_pagelist_high_fraction (0,
 	// the default, or at least 8).
 	PercpuPagelistHighFraction int
+	// DirtyRatio and DirtyBackgroundRatio are vm.dirty_ratio and
+	// vm.dirty_background_ratio, in percent (defaults 20 and 10).
+	DirtyRatio, DirtyBackgroundRatio int
+	// OvercommitRatio is vm.overcommit_ratio, in percent (default 50).
+	OvercommitRatio int
 }
 
 // DefaultSysctl returns the kernel's defaults.
@@ -64,6 +69,9 @@ func DefaultSysctl() Sysctl {
 		WatermarkScaleFactor: 10,
 		WatermarkBoostFactor: 15000,
 		LowmemReserveRatio:   [gfp.MaxNrZones]int{256, 256, 32, 0, 0},
+		DirtyRatio:           20,
+		DirtyBackgroundRatio: 10,
+		OvercommitRatio:      50,
 	}
 }
 
@@ -165,6 +173,15 @@ func (c *Config) Validate() error {
 		if r < 0 {
 			bad("Sysctl.LowmemReserveRatio[%d] (%s) is %d: want 0 or more", i, gfp.ZoneType(i), r)
 		}
+	}
+	if s.OvercommitRatio < 0 {
+		bad("Sysctl.OvercommitRatio is %d: want 0 or more", s.OvercommitRatio)
+	}
+	if s.DirtyRatio < 0 || s.DirtyRatio > 100 {
+		bad("Sysctl.DirtyRatio is %d: want 0..100", s.DirtyRatio)
+	}
+	if s.DirtyBackgroundRatio < 0 || s.DirtyBackgroundRatio > 100 {
+		bad("Sysctl.DirtyBackgroundRatio is %d: want 0..100", s.DirtyBackgroundRatio)
 	}
 	if f := s.PercpuPagelistHighFraction; f != 0 && f < minPercpuPagelistHighFraction {
 		bad("Sysctl.PercpuPagelistHighFraction is %d: want 0 or at least %d", f, minPercpuPagelistHighFraction)

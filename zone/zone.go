@@ -20,6 +20,8 @@ type Node struct {
 	zonelists [2][]*Zone
 	// kswapd records the wakeups the allocator asks of the node's kswapd.
 	kswapd kswapdState
+	// counters are the node's vm counters (node_stat_item).
+	counters nodeCounters
 }
 
 // ID returns the node id. Kernel: include/linux/mmzone.h:pglist_data.node_id.
@@ -105,6 +107,8 @@ type Zone struct {
 
 	// stats are the zone's vm events counted under mu.
 	stats zoneEvents
+	// counters are the zone counters layers above zone keep.
+	counters zoneCounters
 	// trace is the allocator's tracer.
 	trace *tracer
 }

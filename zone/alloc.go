@@ -485,11 +485,19 @@ func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error 
 //
 // Kernel: mm/page_alloc.c:__free_frozen_pages(), free_pages_prepare().
 func (a *Allocator) freePrepared(t *memalloc.Task, z *Zone, p Page, order Order, ev EventKind) {
+	if a.trace.enabled() {
+		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn, Order: order})
+	}
+	a.freeChecked(t, z, p, order, ev)
+}
+
+// freeChecked returns a checked block to the pcp or buddy lists.
+func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, ev EventKind) {
 	if h := a.opts.Hooks; h != nil {
 		h.FreePrepare(t, p, order)
 	}
-	if a.trace.enabled() {
-		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn, Order: order})
+	if ev == EvPageFreeBatched && a.trace.enabled() {
+		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn})
 	}
 	off := z.mm.off(p.pfn)
 	if z.mm.ownerState(off)&psMovable != 0 {

@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/mmsim/mmsim/gfp"
@@ -103,4 +104,48 @@ func (tr *tracer) emit(t *memalloc.Task, ev Event) {
 			f(ev)
 		}
 	}
+}
+
+// perfNameWidth is the width perf gives the event-name column: the longest
+// name among the recorded events, kmem:mm_page_alloc_zone_locked for the
+// six page-allocator events.
+const perfNameWidth = 30
+
+// String returns the event as `perf script` prints it:
+// "%16s %5d [%03d] %12s: %*s: fields", with the time as seconds and
+// microseconds (truncated) and page= printed as the pfn, as perf does.
+//
+// Kernel: include/trace/events/kmem.h (TP_printk of each event); perf's
+// builtin-script.c for the header.
+func (e Event) String() string {
+	ts := fmt.Sprintf("%d.%06d", e.Time/1e9, e.Time%1e9/1e3)
+	head := fmt.Sprintf("%16s %5d [%03d] %12s: %*s: ", e.Comm, e.PID, e.CPU, ts, perfNameWidth, e.Kind)
+	page := fmt.Sprintf("page=0x%x pfn=0x%x", uint64(e.PFN), uint64(e.PFN))
+	switch e.Kind {
+	case EvPageAlloc:
+		if e.NoPage {
+			page = "page=(nil) pfn=0x0"
+		}
+		return head + fmt.Sprintf("%s order=%d migratetype=%d gfp_flags=%s", page, e.Order, e.Migratetype, e.Mask)
+	case EvPageFree:
+		return head + fmt.Sprintf("%s order=%d", page, e.Order)
+	case EvPageFreeBatched:
+		return head + page + " order=0"
+	case EvPageAllocZoneLocked:
+		return head + fmt.Sprintf("%s order=%d migratetype=%d percpu_refill=%d", page, e.Order, e.Migratetype, b2i(e.PercpuRefill))
+	case EvPagePcpuDrain:
+		return head + fmt.Sprintf("%s order=%d migratetype=%d", page, e.Order, e.Migratetype)
+	case EvPageAllocExtfrag:
+		return head + fmt.Sprintf("%s alloc_order=%d fallback_order=%d pageblock_order=%d alloc_migratetype=%d "+
+			"fallback_migratetype=%d fragmenting=%d change_ownership=%d", page, e.Order, e.FallbackOrder,
+			PageblockOrder, e.Migratetype, e.FallbackMigratetype, b2i(e.FallbackOrder < PageblockOrder), b2i(e.ChangeOwnership))
+	}
+	return head
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,94 @@
+package mmsim
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/zone"
+)
+
+// NodeConfig, ZoneConfig and Sysctl describe the simulated machine; see
+// package zone.
+type (
+	NodeConfig = zone.NodeConfig
+	ZoneConfig = zone.ZoneConfig
+	Sysctl     = zone.Sysctl
+)
+
+// Config describes a simulated x86_64 machine: its NUMA nodes and their
+// zones as pfn ranges (4 KiB pages), its simulated CPUs, the vm sysctls
+// that shape allocation, and a seed.
+type Config struct {
+	// Nodes lists the NUMA nodes, each with its populated zones in zone
+	// order and its CPUs. Zones a node does not list exist empty.
+	Nodes []NodeConfig
+	// CPUs is the number of simulated CPUs (0..CPUs-1), each in one node.
+	CPUs int
+	// Sysctl holds vm.min_free_kbytes (0: the kernel's boot rule),
+	// watermark_scale_factor, watermark_boost_factor,
+	// lowmem_reserve_ratio, percpu_pagelist_high_fraction, dirty ratios,
+	// overcommit_ratio.
+	Sysctl Sysctl
+	// Seed makes every random choice of the simulator reproducible.
+	Seed int64
+	// PanicOnBug turns simulated BUGs into panics, like panic_on_oops,
+	// for fail-fast debugging. PanicOnWarn does the same for WARNs, like
+	// the panic_on_warn sysctl.
+	PanicOnBug, PanicOnWarn bool
+}
+
+// DefaultConfig returns a small machine: one node, two CPUs, 8 GiB of RAM
+// laid out as on a typical x86_64 PC — ZONE_DMA below 16 MiB (pfn 0 and the
+// legacy BIOS areas missing), ZONE_DMA32 below 4 GiB with the PCI hole
+// above 3 GiB, ZONE_NORMAL above 4 GiB, empty Movable and Device zones —
+// with the kernel's default sysctls (min_free_kbytes from its boot rule).
+// The reserved pages (present but not managed: the kernel image, the
+// memmap, firmware) are about what a real kernel of that size keeps.
+func DefaultConfig() Config {
+	return Config{
+		Nodes: []NodeConfig{{
+			CPUs: []int{0, 1},
+			Zones: []ZoneConfig{
+				{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
+				{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 1044480, Present: 782336, Managed: 770048},
+				{Type: gfp.ZoneNormal, StartPFN: 1 << 20, Spanned: 1310720, Present: 1310720, Managed: 1282048},
+			},
+		}},
+		CPUs:   2,
+		Sysctl: zone.DefaultSysctl(),
+		Seed:   1,
+	}
+}
+
+// validate checks the whole configuration and returns an error listing
+// every invalid field, wrapping ErrInvalid.
+func (c *Config) validate() error {
+	zc := c.zoneConfig()
+	if err := zc.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func (c *Config) zoneConfig() zone.Config {
+	return zone.Config{Nodes: c.Nodes, NrCPUs: c.CPUs, Sysctl: c.Sysctl}
+}
+
+// Errors. Every error the System returns wraps one of them (errors.Is).
+var (
+	// ErrNoMemory: an allocation failed (the kernel returned NULL).
+	ErrNoMemory = zone.ErrNoMemory
+	// ErrInvalid: the request or the configuration is invalid (the
+	// kernel would refuse it, with a WARN where it WARNs).
+	ErrInvalid = zone.ErrInvalid
+	// ErrBug: the request is what the kernel would answer with BUG():
+	// a double free, a bad zone combination, scope misuse. The machine is
+	// left as it was.
+	ErrBug = zone.ErrBug
+	// ErrDeadlock: the kernel would retry the allocation for ever and
+	// nothing left could free memory; the error says which loop.
+	ErrDeadlock = zone.ErrDeadlock
+	// ErrClosed: the System was closed.
+	ErrClosed = errors.New("mmsim: system closed")
+)

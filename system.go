@@ -1,0 +1,213 @@
+package mmsim
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/memalloc"
+	"github.com/mmsim/mmsim/zone"
+)
+
+// Page, Order, PFN, Event and Report are the user-facing types of the
+// layers below, re-exported.
+type (
+	Page   = zone.Page
+	Order  = zone.Order
+	PFN    = zone.PFN
+	Event  = zone.Event
+	Report = bug.Report
+)
+
+// System is one simulated machine: its page allocator and, as the project
+// grows, reclaim, the OOM killer, slab and vmalloc, behind one API. Every
+// method is safe for concurrent use by many goroutines, each with its own
+// Task.
+type System struct {
+	cfg   Config
+	alloc *zone.Allocator
+
+	// clock is the simulated time in nanoseconds. Atomic: every
+	// goroutine reads it for its events.
+	clock atomic.Int64
+
+	nextPID atomic.Int64
+	nextCPU atomic.Int64
+
+	mu      sync.Mutex // protects reports
+	reports []Report
+
+	closed atomic.Bool
+}
+
+// firstPID is the pid of the first task NewTask creates; lower pids are
+// left for the kernel's own (init is 1).
+const firstPID = 1000
+
+// New boots a System for cfg. An invalid cfg returns an error wrapping
+// ErrInvalid that lists every invalid field.
+func New(cfg Config) (*System, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &System{cfg: cfg}
+	s.nextPID.Store(firstPID)
+	a, err := zone.New(cfg.zoneConfig(), zone.Options{Report: s.report, Now: s.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	s.alloc = a
+	return s, nil
+}
+
+// Close stops every goroutine the System started. The System starts none
+// yet: its daemons come with reclaim. Calls after Close fail with ErrClosed.
+func (s *System) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// Now returns the simulated time in nanoseconds.
+func (s *System) Now() int64 { return s.clock.Load() }
+
+// NewTask returns a new task of this System, with the next pid and the next
+// CPU in turn. A Task belongs to one goroutine at a time.
+//
+// Kernel: kernel/fork.c:copy_process().
+func (s *System) NewTask(name string) *memalloc.Task {
+	pid := int(s.nextPID.Add(1) - 1)
+	cpu := int((s.nextCPU.Add(1) - 1) % int64(s.cfg.CPUs))
+	return memalloc.NewTaskWith(name, memalloc.WithPID(pid), memalloc.WithCPU(cpu), memalloc.WithOwner(s))
+}
+
+// check refuses a task this System did not create, and calls after Close.
+func (s *System) check(t *memalloc.Task) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if t == nil {
+		return fmt.Errorf("%w: no task: every call that may allocate needs its task (current)", ErrInvalid)
+	}
+	if t.Owner() != s {
+		return fmt.Errorf("%w: task %s was not created by this System (use System.NewTask)", ErrInvalid, t)
+	}
+	return nil
+}
+
+// AllocPages allocates a block of 1<<order pages for t with mask:
+// __alloc_pages. It fails with an error wrapping ErrNoMemory whose text is
+// warn_alloc's ("page allocation failure: order:3, mode:0xcc0(GFP_KERNEL),
+// nodemask=(null)"); the full warn_alloc line goes to the reports. An order
+// above MAX_PAGE_ORDER wraps ErrInvalid (with a WARN unless __GFP_NOWARN);
+// a bad zone combination wraps ErrBug.
+//
+// Kernel: mm/page_alloc.c:__alloc_pages_noprof().
+func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
+	if err := s.check(t); err != nil {
+		return zone.Page{}, err
+	}
+	return s.alloc.AllocPages(t, mask, order)
+}
+
+// AllocPagesBulk fills the zero entries of pages with order-0 pages and
+// returns how many leading entries are populated: alloc_pages_bulk.
+//
+// Kernel: mm/page_alloc.c:alloc_pages_bulk_noprof().
+func (s *System) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []zone.Page) (int, error) {
+	if err := s.check(t); err != nil {
+		return 0, err
+	}
+	return s.alloc.AllocPagesBulk(t, mask, pages)
+}
+
+// FreePages frees a block AllocPages returned: __free_pages. A double free,
+// a wrong order or a pfn never handed out wraps ErrBug and changes nothing.
+//
+// Kernel: mm/page_alloc.c:__free_pages().
+func (s *System) FreePages(t *memalloc.Task, p zone.Page, order zone.Order) error {
+	if err := s.check(t); err != nil {
+		return err
+	}
+	return s.alloc.FreePages(t, p, order)
+}
+
+// FreePagesBatched frees order-0 pages as one batch, as release_pages does.
+//
+// Kernel: mm/page_alloc.c:free_unref_folios().
+func (s *System) FreePagesBatched(t *memalloc.Task, pages []zone.Page) error {
+	if err := s.check(t); err != nil {
+		return err
+	}
+	return s.alloc.FreePagesBatched(t, pages)
+}
+
+// DrainAllPages returns every CPU's per-cpu pages to the buddy lists.
+//
+// Kernel: mm/page_alloc.c:drain_all_pages().
+func (s *System) DrainAllPages(t *memalloc.Task) error {
+	if err := s.check(t); err != nil {
+		return err
+	}
+	s.alloc.DrainAllPages(t)
+	return nil
+}
+
+// ZoneOf returns the zone a page belongs to, or nil for a pfn in no zone.
+//
+// Kernel: include/linux/mm.h:page_zone().
+func (s *System) ZoneOf(p zone.Page) *zone.Zone { return s.alloc.ZoneOf(p.PFN()) }
+
+// Nodes returns the machine's nodes, for inspection.
+func (s *System) Nodes() []*zone.Node { return s.alloc.Nodes() }
+
+// Sysctl returns the sysctls in force (min_free_kbytes as booted).
+func (s *System) Sysctl() Sysctl { return s.alloc.Sysctl() }
+
+// Trace registers f to receive every tracepoint event (mm_page_alloc,
+// mm_page_free, mm_page_free_batched, mm_page_alloc_zone_locked,
+// mm_page_pcpu_drain, mm_page_alloc_extfrag); Event.String prints one as
+// `perf script` does. f runs on the goroutine that hit the tracepoint,
+// sometimes with allocator locks held: it must be quick and must not call
+// back into the System. Tracing costs nothing until the first Trace.
+func (s *System) Trace(f func(Event)) { s.alloc.Subscribe(f) }
+
+// Reports returns the simulated kernel reports so far: WARNs, BUGs, and
+// warn_alloc's page allocation failure reports, in order.
+func (s *System) Reports() []Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Report(nil), s.reports...)
+}
+
+func (s *System) report(r Report) {
+	s.mu.Lock()
+	s.reports = append(s.reports, r)
+	s.mu.Unlock()
+	if (r.Kind == bug.Bug && s.cfg.PanicOnBug) || (r.Kind == bug.Warn && s.cfg.PanicOnWarn) {
+		panic(r.String())
+	}
+}
+
+// CheckInvariants recomputes every cached counter of the allocator from its
+// lists and returns an error describing every disagreement; nil means the
+// simulated machine is consistent. Tests call it.
+func (s *System) CheckInvariants() error { return s.alloc.CheckInvariants() }
+
+// WriteBuddyinfo writes /proc/buddyinfo. Kernel: mm/vmstat.c:frag_show().
+func (s *System) WriteBuddyinfo(w io.Writer) error { return s.alloc.WriteBuddyinfo(w) }
+
+// WriteZoneinfo writes /proc/zoneinfo. Kernel: mm/vmstat.c:zoneinfo_show().
+func (s *System) WriteZoneinfo(w io.Writer) error { return s.alloc.WriteZoneinfo(w) }
+
+// WritePagetypeinfo writes /proc/pagetypeinfo.
+// Kernel: mm/vmstat.c:pagetypeinfo_show().
+func (s *System) WritePagetypeinfo(w io.Writer) error { return s.alloc.WritePagetypeinfo(w) }
+
+// WriteVmstat writes /proc/vmstat. Kernel: mm/vmstat.c:vmstat_show().
+func (s *System) WriteVmstat(w io.Writer) error { return s.alloc.WriteVmstat(w) }
+
+// WriteMeminfo writes /proc/meminfo. Kernel: fs/proc/meminfo.c:meminfo_proc_show().
+func (s *System) WriteMeminfo(w io.Writer) error { return s.alloc.WriteMeminfo(w) }

@@ -304,3 +304,5 @@ func TestKswapdWake(t *testing.T) {
 	require.Equal(t, zone.Order(0), order)
 	require.Equal(t, gfp.ZoneDMA32, highest)
 }
+
+var errorsIs = errors.Is

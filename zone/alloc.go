@@ -39,6 +39,11 @@ type Allocator struct {
 	// events are the global vm events other than those the pcp and
 	// zone-lock paths count.
 	events [nrVMEvents]atomic.Int64
+	// zoneMap finds a pfn's zone: one entry per MAX_ORDER block of the
+	// physical address space up to the last zone's end, holding the zone
+	// (nil for a hole, or for a block two zones share, which falls back to
+	// the scan). Invariant: immutable after boot.
+	zoneMap []*Zone
 }
 
 // Hooks is what later layers hang on every allocation and free: fault
@@ -105,6 +110,7 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 		a.nodes = append(a.nodes, n)
 	}
 	a.buildZonelists()
+	a.buildZoneMap()
 	for _, n := range a.nodes {
 		for _, z := range n.zones {
 			z.pcp = make([]pcpLists, cfg.NrCPUs)
@@ -159,6 +165,17 @@ func (a *Allocator) buildZonelists() {
 		}
 		n.zonelists[gfp.ZonelistFallback] = fallback
 		n.zonelists[gfp.ZonelistNoFallback] = own(n)
+		for zl, list := range n.zonelists {
+			for hz := range gfp.MaxNrZones {
+				n.preferred[zl][hz] = -1
+				for i, z := range list {
+					if z.typ <= gfp.ZoneType(hz) {
+						n.preferred[zl][hz] = i
+						break
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -213,10 +230,47 @@ func (a *Allocator) Sysctl() Sysctl { return a.sysctl }
 // Kernel: mm/page_alloc.c:totalreserve_pages.
 func (a *Allocator) TotalreservePages() int64 { return a.totalreservePages.Load() }
 
+// buildZoneMap fills zoneMap.
+func (a *Allocator) buildZoneMap() {
+	var end PFN
+	a.forEachZone(func(z *Zone) {
+		if z.populated() {
+			end = max(end, z.startPFN+PFN(z.spanned))
+		}
+	})
+	a.zoneMap = make([]*Zone, (end+maxOrderNrPages-1)>>MaxPageOrder)
+	shared := make([]bool, len(a.zoneMap))
+	a.forEachZone(func(z *Zone) {
+		if !z.populated() {
+			return
+		}
+		for b := z.startPFN >> MaxPageOrder; b <= (z.startPFN+PFN(z.spanned)-1)>>MaxPageOrder; b++ {
+			if a.zoneMap[b] != nil && a.zoneMap[b] != z {
+				shared[b] = true
+			}
+			a.zoneMap[b] = z
+		}
+	})
+	for b, sh := range shared {
+		if sh {
+			a.zoneMap[b] = nil
+		}
+	}
+}
+
 // ZoneOf returns the zone whose span holds pfn, or nil.
 //
 // Kernel: include/linux/mm.h:page_zone().
 func (a *Allocator) ZoneOf(pfn PFN) *Zone {
+	if b := pfn >> MaxPageOrder; b < PFN(len(a.zoneMap)) {
+		if z := a.zoneMap[b]; z != nil && z.spans(pfn) {
+			return z
+		}
+	}
+	return a.zoneOfSlow(pfn)
+}
+
+func (a *Allocator) zoneOfSlow(pfn PFN) *Zone {
 	for _, n := range a.nodes {
 		for _, z := range n.zones {
 			if z.populated() && z.spans(pfn) {
@@ -253,19 +307,14 @@ func (a *Allocator) prepare(ac *allocContext, mask gfp.Mask) error {
 		return err
 	}
 	node := a.cpuNode[ac.t.CPU()]
-	ac.zonelist = node.zonelists[mask.Zonelist()]
+	zl := mask.Zonelist()
+	ac.zonelist = node.zonelists[zl]
 	ac.highest = hz
 	ac.mt = mask.Migratetype()
 	if a.mobilityDisabled {
 		ac.mt = mtUnmovable
 	}
-	ac.preferred = -1
-	for i, z := range ac.zonelist {
-		if z.typ <= hz {
-			ac.preferred = i
-			break
-		}
-	}
+	ac.preferred = node.preferred[zl][hz]
 	return nil
 }
 
@@ -398,28 +447,28 @@ retry:
 //
 // Kernel: mm/page_alloc.c:rmqueue(), prep_new_page().
 func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mask, af allocFlags) (PFN, bool) {
+	// The page's new owner state is set under the lock that hands it out,
+	// so that a checker holding every lock sees it.
+	s := psAlloc | uint8(order)
+	if mask&gfp.Movable != 0 {
+		s |= psMovable
+	}
 	var pfn PFN
 	ok := false
 	if pcpAllowedOrder(order) {
-		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af)
+		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af, s)
 	}
 	if !ok {
-		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt)
+		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt, s)
 	}
 	if af&allocKswapd != 0 && z.flags.Load()&zoneBoostedWatermark != 0 {
 		z.flags.And(^zoneBoostedWatermark)
 		a.wakeupKswapd(ac.t, z, 0, 0, z.typ)
 	}
-	if !ok {
-		return 0, false
-	}
-	s := psAlloc | uint8(order)
-	if mask&gfp.Movable != 0 {
-		s |= psMovable
+	if ok && s&psMovable != 0 {
 		z.countMovable(pfn, order, 1)
 	}
-	z.mm.setOwnerState(z.mm.off(pfn), s)
-	return pfn, true
+	return pfn, ok
 }
 
 // FreePages returns a block of 1<<order pages: __free_pages. Orders the

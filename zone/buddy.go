@@ -529,7 +529,7 @@ func (z *Zone) unreserveHighatomicLocked(mt gfp.Migratetype, force bool) bool {
 // allocation later.
 //
 // Kernel: mm/page_alloc.c:rmqueue_buddy().
-func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype) (PFN, bool) {
+func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype, owner uint8) (PFN, bool) {
 	z.mu.Lock()
 	var pfn PFN
 	ok := false
@@ -544,6 +544,7 @@ func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp
 		}
 	}
 	if ok {
+		z.mm.setOwnerState(z.mm.off(pfn), owner)
 		if af&allocHighAtomic != 0 {
 			z.reserveHighatomicLocked(pfn, order)
 		}

@@ -248,7 +248,7 @@ func (z *Zone) rmqueueBulk(t *memalloc.Task, order Order, count int, l *deque, m
 // from the buddy lists when it is empty.
 //
 // Kernel: mm/page_alloc.c:rmqueue_pcplist(), __rmqueue_pcplist().
-func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags) (PFN, bool) {
+func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, owner uint8) (PFN, bool) {
 	p := &z.pcp[t.CPU()]
 	p.mu.Lock()
 	p.freeCount >>= 1
@@ -266,6 +266,7 @@ func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype,
 		}
 	}
 	off := l.popFront()
+	z.mm.setOwnerState(off, owner)
 	p.count -= 1 << order
 	p.ev.pgalloc += 1 << order
 	p.ev.numaHit++

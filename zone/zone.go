@@ -18,6 +18,10 @@ type Node struct {
 	// zonelists are the node's fallback and no-fallback zonelists,
 	// highest zone first. Invariant: immutable after boot.
 	zonelists [2][]*Zone
+	// preferred is, per zonelist and highest zone, the index of the first
+	// zone of the zonelist a request may use, or -1: first_zones_zonelist
+	// precomputed. Invariant: immutable after boot.
+	preferred [2][gfp.MaxNrZones]int
 	// kswapd records the wakeups the allocator asks of the node's kswapd.
 	kswapd kswapdState
 	// counters are the node's vm counters (node_stat_item).

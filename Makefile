@@ -15,7 +15,7 @@ FUZZTIME   ?= 30s
 SHARED     ?= ../shared
 
 # The example programs `make demo` runs, in order.
-EXAMPLES := gfp-decode
+EXAMPLES := gfp-decode watermarks
 
 .PHONY: help demo examples test fmt-check vet tidy-check bench fuzz cover golden testdata
 

@@ -9,7 +9,10 @@ import (
 	"github.com/mmsim/mmsim/memalloc"
 )
 
-func TestSmoke(t *testing.T) {
+// TestEveryPageComesBack allocates and frees blocks of every pcp order and
+// the THP order, drains the pcp lists, and checks that NR_FREE_PAGES is back
+// where it booted and that a double free is refused.
+func TestEveryPageComesBack(t *testing.T) {
 	cfg := Config{NrCPUs: 2, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0, 1}, Zones: []ZoneConfig{
 		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
 		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60000},
@@ -42,7 +45,9 @@ func TestSmoke(t *testing.T) {
 	require.ErrorIs(t, a.FreePages(tk, pages[0], orders[0]), ErrBug)
 }
 
-func TestSmokeInvariantsUnderChurn(t *testing.T) {
+// TestInvariantsUnderMixedChurn runs 20,000 random operations with every
+// common migratetype on two CPUs, checking invariants every 1,000.
+func TestInvariantsUnderMixedChurn(t *testing.T) {
 	cfg := Config{NrCPUs: 2, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0, 1}, Zones: []ZoneConfig{
 		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
 		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60000},

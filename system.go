@@ -85,16 +85,21 @@ func (s *System) NewTask(name string) *memalloc.Task {
 
 // check refuses a task this System did not create, and calls after Close.
 func (s *System) check(t *memalloc.Task) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if t != nil && t.Owner() == s && !s.closed.Load() {
+		return nil
 	}
-	if t == nil {
+	return s.refuse(t)
+}
+
+// refuse says why check refused t.
+func (s *System) refuse(t *memalloc.Task) error {
+	switch {
+	case s.closed.Load():
+		return ErrClosed
+	case t == nil:
 		return fmt.Errorf("%w: no task: every call that may allocate needs its task (current)", ErrInvalid)
 	}
-	if t.Owner() != s {
-		return fmt.Errorf("%w: task %s was not created by this System (use System.NewTask)", ErrInvalid, t)
-	}
-	return nil
+	return fmt.Errorf("%w: task %s was not created by this System (use System.NewTask)", ErrInvalid, t)
 }
 
 // AllocPages allocates a block of 1<<order pages for t with mask:

@@ -171,6 +171,10 @@ func (a *Allocator) buildZonelists() {
 				for i, z := range list {
 					if z.typ <= gfp.ZoneType(hz) {
 						n.preferred[zl][hz] = i
+						// alloc_flags_nofragment: the preferred zone
+						// is Normal, and DMA32 can take fallbacks.
+						n.nofragment[zl][hz] = z.typ == gfp.ZoneNormal &&
+							(len(a.nodes) == 1 || z.node.zones[gfp.ZoneDMA32].populated())
 						break
 					}
 				}
@@ -245,8 +249,9 @@ func (a *Allocator) buildZoneMap() {
 			return
 		}
 		for b := z.startPFN >> MaxPageOrder; b <= (z.startPFN+PFN(z.spanned)-1)>>MaxPageOrder; b++ {
-			if a.zoneMap[b] != nil && a.zoneMap[b] != z {
-				shared[b] = true
+			first, last := b<<MaxPageOrder, b<<MaxPageOrder+maxOrderNrPages-1
+			if a.zoneMap[b] != nil && a.zoneMap[b] != z || !z.spans(first) || !z.spans(last) {
+				shared[b] = true // the block is not all this zone's
 			}
 			a.zoneMap[b] = z
 		}
@@ -263,13 +268,14 @@ func (a *Allocator) buildZoneMap() {
 // Kernel: include/linux/mm.h:page_zone().
 func (a *Allocator) ZoneOf(pfn PFN) *Zone {
 	if b := pfn >> MaxPageOrder; b < PFN(len(a.zoneMap)) {
-		if z := a.zoneMap[b]; z != nil && z.spans(pfn) {
+		if z := a.zoneMap[b]; z != nil {
 			return z
 		}
 	}
 	return a.zoneOfSlow(pfn)
 }
 
+// zoneOfSlow scans the zones, for pfns the zone map leaves open.
 func (a *Allocator) zoneOfSlow(pfn PFN) *Zone {
 	for _, n := range a.nodes {
 		for _, z := range n.zones {
@@ -295,6 +301,9 @@ type allocContext struct {
 	highest   gfp.ZoneType
 	mt        gfp.Migratetype
 	preferred int // index of the first usable zone in zonelist, -1 if none
+	// nofragment says whether the fast path adds ALLOC_NOFRAGMENT.
+	// Kernel: mm/page_alloc.c:alloc_flags_nofragment().
+	nofragment bool
 }
 
 // prepare fills the context for a mask: highest zone, zonelist,
@@ -302,10 +311,12 @@ type allocContext struct {
 //
 // Kernel: mm/page_alloc.c:prepare_alloc_pages(), first_zones_zonelist().
 func (a *Allocator) prepare(ac *allocContext, mask gfp.Mask) error {
-	hz, err := mask.Zone()
-	if err != nil {
+	zb := mask & gfp.ZoneMask
+	if zoneBad[zb] {
+		_, err := mask.Zone()
 		return err
 	}
+	hz := zoneOfBits[zb]
 	node := a.cpuNode[ac.t.CPU()]
 	zl := mask.Zonelist()
 	ac.zonelist = node.zonelists[zl]
@@ -315,8 +326,19 @@ func (a *Allocator) prepare(ac *allocContext, mask gfp.Mask) error {
 		ac.mt = mtUnmovable
 	}
 	ac.preferred = node.preferred[zl][hz]
+	ac.nofragment = node.nofragment[zl][hz]
 	return nil
 }
+
+// zoneOfBits and zoneBad are gfp_zone's answers for the 16 combinations of
+// zone modifiers, looked up once so that the fast path indexes a table.
+var zoneOfBits, zoneBad = func() (zt [16]gfp.ZoneType, bad [16]bool) {
+	for b := range gfp.Mask(16) {
+		z, err := b.Zone()
+		zt[b], bad[b] = z, err != nil
+	}
+	return
+}()
 
 // AllocPages allocates a block of 1<<order pages for task t: __alloc_pages.
 //
@@ -357,7 +379,10 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 			return Page{}, &AllocError{Order: order, Mask: mask, Reason: "fault injection"}
 		}
 	}
-	af := allocWmarkLow | a.allocFlagsNofragment(&ac, mask)
+	af := allocWmarkLow | allocFlags(mask&gfp.KswapdReclaim)
+	if ac.nofragment {
+		af |= allocNoFragment
+	}
 	pfn, ok := a.getPageFromFreelist(&ac, mask, order, af)
 	var err error
 	if !ok {
@@ -380,26 +405,6 @@ func (a *Allocator) traceAlloc(t *memalloc.Task, pfn PFN, ok bool, order Order, 
 	}
 }
 
-// allocFlagsNofragment returns the fast path's extra alloc flags: the kswapd
-// bit, and ALLOC_NOFRAGMENT when the preferred zone is ZONE_NORMAL and
-// falling back to DMA32 is possible.
-//
-// Kernel: mm/page_alloc.c:alloc_flags_nofragment().
-func (a *Allocator) allocFlagsNofragment(ac *allocContext, mask gfp.Mask) allocFlags {
-	af := allocFlags(mask & gfp.KswapdReclaim)
-	if ac.preferred < 0 {
-		return af
-	}
-	z := ac.zonelist[ac.preferred]
-	if z.typ != gfp.ZoneNormal {
-		return af
-	}
-	if len(a.nodes) > 1 && !z.node.zones[gfp.ZoneDMA32].populated() {
-		return af
-	}
-	return af | allocNoFragment
-}
-
 // getPageFromFreelist walks the zonelist from the preferred zone and takes a
 // block from the first zone whose watermark allows it.
 //
@@ -420,12 +425,14 @@ retry:
 			goto retry
 		}
 		if z.flags.Load()&zoneBelowHigh == 0 {
-			if z.watermarkFast(order, z.wmarkPages(WmarkHigh), ac.highest, af) {
+			if z.watermarkFast0(order, z.wmarkPages(WmarkHigh), ac.highest, af) ||
+				z.watermarkFast(order, z.wmarkPages(WmarkHigh), ac.highest, af) {
 				goto try
 			}
 			z.flags.Or(zoneBelowHigh)
 		}
-		if !z.watermarkFast(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) {
+		if !z.watermarkFast0(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) &&
+			!z.watermarkFast(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) {
 			if af&allocNoWatermarks == 0 {
 				continue
 			}
@@ -481,47 +488,50 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 // Kernel: mm/page_alloc.c:__free_pages(), __free_frozen_pages(),
 // __free_pages_ok().
 func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
-	z, err := a.checkFree(t, p, order)
+	z, st, err := a.checkFree(t, p, order)
 	if err != nil {
 		return err
 	}
-	a.freePrepared(t, z, p, order, EvPageFree)
+	if a.trace.enabled() {
+		a.trace.emit(t, Event{Kind: EvPageFree, PFN: p.pfn, Order: order})
+	}
+	a.freeChecked(t, z, p, order, st, EvPageFree)
 	return nil
 }
 
-// checkFree validates a free and returns the block's zone.
-func (a *Allocator) checkFree(t *memalloc.Task, p Page, order Order) (*Zone, error) {
+// checkFree validates a free and returns the block's zone and owner state.
+func (a *Allocator) checkFree(t *memalloc.Task, p Page, order Order) (*Zone, uint8, error) {
 	if t == nil {
-		return nil, invalidError("no task: every free needs its task (current)")
+		return nil, 0, invalidError("no task: every free needs its task (current)")
 	}
 	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
-		return nil, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+		return nil, 0, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
 	}
 	if order < 0 || order > MaxPageOrder {
-		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): order out of range 0..%d", uint64(p.pfn), order, MaxPageOrder)
+		return nil, 0, a.freeBug(t, "__free_pages(pfn %#x, order %d): order out of range 0..%d", uint64(p.pfn), order, MaxPageOrder)
 	}
 	z := a.ZoneOf(p.pfn)
 	if z == nil {
-		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): pfn is in no zone", uint64(p.pfn), order)
+		return nil, 0, a.freeBug(t, "__free_pages(pfn %#x, order %d): pfn is in no zone", uint64(p.pfn), order)
 	}
 	st := z.mm.ownerState(z.mm.off(p.pfn))
 	switch {
 	case st&psKindMask == psPCP:
-		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): double free: the page is free, on a per-cpu list", uint64(p.pfn), order)
+		return nil, 0, a.freeBug(t, "__free_pages(pfn %#x, order %d): double free: the page is free, on a per-cpu list", uint64(p.pfn), order)
 	case st&psKindMask != psAlloc:
 		z.mu.Lock()
 		free := z.mm.state(z.mm.off(p.pfn))&psKindMask == psFree
 		z.mu.Unlock()
 		if free {
-			return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): double free: the page is free, on the buddy lists", uint64(p.pfn), order)
+			return nil, 0, a.freeBug(t, "__free_pages(pfn %#x, order %d): double free: the page is free, on the buddy lists", uint64(p.pfn), order)
 		}
-		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): the page heads no allocated block "+
+		return nil, 0, a.freeBug(t, "__free_pages(pfn %#x, order %d): the page heads no allocated block "+
 			"(never handed out, or a tail page)", uint64(p.pfn), order)
 	case Order(st&psOrderMask) != order:
-		return nil, a.freeBug(t, "__free_pages(pfn %#x, order %d): the block was allocated with order %d",
+		return nil, 0, a.freeBug(t, "__free_pages(pfn %#x, order %d): the block was allocated with order %d",
 			uint64(p.pfn), order, st&psOrderMask)
 	}
-	return z, nil
+	return z, st, nil
 }
 
 func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error {
@@ -530,18 +540,11 @@ func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error 
 	return err
 }
 
-// freePrepared frees a block checkFree accepted.
+// freeChecked returns a block checkFree accepted, whose owner state is st,
+// to the pcp or buddy lists.
 //
 // Kernel: mm/page_alloc.c:__free_frozen_pages(), free_pages_prepare().
-func (a *Allocator) freePrepared(t *memalloc.Task, z *Zone, p Page, order Order, ev EventKind) {
-	if a.trace.enabled() {
-		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn, Order: order})
-	}
-	a.freeChecked(t, z, p, order, ev)
-}
-
-// freeChecked returns a checked block to the pcp or buddy lists.
-func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, ev EventKind) {
+func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, st uint8, ev EventKind) {
 	if h := a.opts.Hooks; h != nil {
 		h.FreePrepare(t, p, order)
 	}
@@ -549,7 +552,7 @@ func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, 
 		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn})
 	}
 	off := z.mm.off(p.pfn)
-	if z.mm.ownerState(off)&psMovable != 0 {
+	if st&psMovable != 0 {
 		z.countMovable(p.pfn, order, -1)
 	}
 	if pcpAllowedOrder(order) {

@@ -113,12 +113,14 @@ func (a *Allocator) bulkFallback(t *memalloc.Task, mask gfp.Mask, pages []Page, 
 // Kernel: mm/page_alloc.c:free_unref_folios().
 func (a *Allocator) FreePagesBatched(t *memalloc.Task, pages []Page) error {
 	zones := make([]*Zone, len(pages))
+	states := make([]uint8, len(pages))
 	seen := make(map[PFN]bool, len(pages))
 	for i, p := range pages {
-		z, err := a.checkFree(t, p, 0)
+		z, st, err := a.checkFree(t, p, 0)
 		if err != nil {
 			return err
 		}
+		states[i] = st
 		if seen[p.pfn] {
 			return a.freeBug(t, "free_unref_folios: pfn %#x appears twice in one batch (double free)", uint64(p.pfn))
 		}
@@ -131,7 +133,7 @@ func (a *Allocator) FreePagesBatched(t *memalloc.Task, pages []Page) error {
 		}
 	}
 	for i, p := range pages {
-		a.freeChecked(t, zones[i], p, 0, EvPageFreeBatched)
+		a.freeChecked(t, zones[i], p, 0, states[i], EvPageFreeBatched)
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func (d *deque) pushFront(v int32) {
 	if d.n == len(d.buf) {
 		d.grow()
 	}
-	d.head = (d.head - 1) & d.m
+	d.head = (d.head + d.m) & d.m // head - 1, modulo the ring
 	d.buf[d.head] = v
 	d.n++
 }
@@ -297,6 +297,15 @@ func (z *Zone) freeToPCP(t *memalloc.Task, p *pcpLists, off int32, order Order, 
 	}
 	if p.freeCount < batch<<pcpBatchScaleMax {
 		p.freeCount += 1 << order
+	}
+	// nr_pcp_high's common case, inline: no reclaim running, the zone above
+	// its high watermark, room between high_min and high_max. Its only
+	// effect then is to clamp pcp->high, and raise it when the list is full.
+	if !freeHigh && p.highMin != p.highMax && z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) == 0 {
+		if high := clampInt(p.high, p.highMin, p.highMax); high != 0 && p.count < high {
+			p.high = high
+			return
+		}
 	}
 	high := z.nrPCPHigh(p, batch, freeHigh)
 	if p.count < high {

@@ -84,6 +84,22 @@ func (z *Zone) WatermarkOK(order Order, i int, highest gfp.ZoneType) bool {
 	return z.watermarkOK(order, z.wmarkPages(i), highest, 0)
 }
 
+// watermarkFast0 is zone_watermark_fast's order-0 shortcut alone, small
+// enough to inline: usable free pages above the mark and the reserve. When
+// it says no, watermarkFast gives the full answer.
+//
+// Kernel: mm/page_alloc.c:zone_watermark_fast().
+func (z *Zone) watermarkFast0(order Order, mark int64, highest gfp.ZoneType, af allocFlags) bool {
+	if order != 0 {
+		return false
+	}
+	free := z.freePages.Load()
+	if af&allocReserves == 0 {
+		free -= min(free, z.freeHighatomic.Load())
+	}
+	return free > mark+z.lowmemReserve[highest]
+}
+
 // watermarkFast is zone_watermark_fast: an order-0 shortcut before the full
 // check, and for __GFP_HIGH order-0 requests at the min mark, a second
 // chance with the boost ignored.

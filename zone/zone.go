@@ -22,6 +22,10 @@ type Node struct {
 	// zone of the zonelist a request may use, or -1: first_zones_zonelist
 	// precomputed. Invariant: immutable after boot.
 	preferred [2][gfp.MaxNrZones]int
+	// nofragment is, per zonelist and highest zone, whether the fast path
+	// adds ALLOC_NOFRAGMENT (alloc_flags_nofragment precomputed).
+	// Invariant: immutable after boot.
+	nofragment [2][gfp.MaxNrZones]bool
 	// kswapd records the wakeups the allocator asks of the node's kswapd.
 	kswapd kswapdState
 	// counters are the node's vm counters (node_stat_item).

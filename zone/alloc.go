@@ -367,6 +367,11 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	mask &= a.allowedMask
 	mask = t.GFPContext(mask)
+	if a.opts.Hooks == nil && !a.trace.enabled() {
+		if pfn, ok := a.allocFast(t, mask, order); ok {
+			return Page{pfn: pfn}, nil
+		}
+	}
 	ac := allocContext{t: t}
 	if err := a.prepare(&ac, mask); err != nil {
 		a.report(t, bug.Bug, "mm/page_alloc.c:prepare_alloc_pages", "VM_BUG_ON: "+err.Error())
@@ -397,6 +402,56 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 		h.PostAlloc(t, p, order, mask)
 	}
 	return p, nil
+}
+
+// allocFast is the common case of the fast path, taken whole or not at all:
+// an order the pcp lists serve, whose preferred zone is above its high
+// watermark and not boosted, and whose pcp list has a block. That is exactly
+// what get_page_from_freelist does for its first zone when those hold; in
+// every other case allocFast changes nothing and the general path runs. The
+// caller has checked that no hooks and no tracing are on.
+//
+// Kernel: mm/page_alloc.c:get_page_from_freelist(), rmqueue_pcplist().
+func (a *Allocator) allocFast(t *memalloc.Task, mask gfp.Mask, order Order) (PFN, bool) {
+	zb := mask & gfp.ZoneMask
+	if zoneBad[zb] || order > CostlyOrder {
+		return 0, false
+	}
+	node := a.cpuNode[t.CPU()]
+	zl, hz := mask.Zonelist(), zoneOfBits[zb]
+	i := node.preferred[zl][hz]
+	if i < 0 {
+		return 0, false
+	}
+	z := node.zonelists[zl][i]
+	// The fast path's alloc flags (ALLOC_WMARK_LOW, KSWAPD, NOFRAGMENT)
+	// hold no reserve bit: 0 gives the same watermark answer.
+	if z.flags.Load()&(zoneBelowHigh|zoneBoostedWatermark) != 0 ||
+		!z.watermarkFast0(order, z.wmarkPages(WmarkHigh), hz, 0) && !z.watermarkFast(order, z.wmarkPages(WmarkHigh), hz, 0) {
+		return 0, false
+	}
+	mt := mask.Migratetype()
+	if a.mobilityDisabled {
+		mt = mtUnmovable
+	}
+	owner := psAlloc | uint8(order)
+	if mask&gfp.Movable != 0 {
+		owner |= psMovable
+	}
+	p := &z.pcp[t.CPU()]
+	p.mu.Lock()
+	l := &p.lists[orderToPindex(mt, order)]
+	if l.n == 0 {
+		p.mu.Unlock()
+		return 0, false
+	}
+	p.freeCount >>= 1
+	pfn := z.pcpTake(p, l, order, owner)
+	p.mu.Unlock()
+	if owner&psMovable != 0 {
+		z.countMovable(pfn, order, 1)
+	}
+	return pfn, true
 }
 
 func (a *Allocator) traceAlloc(t *memalloc.Task, pfn PFN, ok bool, order Order, mask gfp.Mask, mt gfp.Migratetype) {
@@ -488,6 +543,19 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 // Kernel: mm/page_alloc.c:__free_pages(), __free_frozen_pages(),
 // __free_pages_ok().
 func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
+	// The common case, checked inline: the head of an allocated block of
+	// this order. Anything else goes to checkFree for its error.
+	if t != nil && uint(order) <= uint(MaxPageOrder) {
+		if z := a.ZoneOf(p.pfn); z != nil && uint(t.CPU()) < uint(len(z.pcp)) {
+			if st := z.mm.ownerState(z.mm.off(p.pfn)); st&^psMovable == psAlloc|uint8(order) {
+				if a.trace.enabled() {
+					a.trace.emit(t, Event{Kind: EvPageFree, PFN: p.pfn, Order: order})
+				}
+				a.freeChecked(t, z, p, order, st, EvPageFree)
+				return nil
+			}
+		}
+	}
 	z, st, err := a.checkFree(t, p, order)
 	if err != nil {
 		return err

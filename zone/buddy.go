@@ -26,6 +26,11 @@ var fallbacks = [gfp.MigratePCPTypes][gfp.MigratePCPTypes - 1]gfp.Migratetype{
 // Kernel: include/linux/mmzone.h:migratetype_is_mergeable().
 func mergeable(mt gfp.Migratetype) bool { return int(mt) < gfp.MigratePCPTypes }
 
+// listBit is a free list's bit in Zone.nonEmpty.
+func listBit(order Order, mt gfp.Migratetype) uint64 {
+	return 1 << (uint(order)*uint(gfp.MigrateTypes) + uint(mt))
+}
+
 // accountFree adds nr pages of migratetype mt to the zone's free counts.
 //
 // Kernel: mm/page_alloc.c:account_freepages().
@@ -45,7 +50,11 @@ func (z *Zone) accountFree(nr int64, mt gfp.Migratetype) {
 func (z *Zone) addFree(pfn PFN, order Order, mt gfp.Migratetype, tail bool) {
 	off := z.mm.off(pfn)
 	z.mm.setState(off, psFree|uint8(order))
-	z.mm.add(&z.free[order][mt], off, order, tail)
+	l := &z.free[order][mt]
+	z.mm.add(l, off, order, tail)
+	if l.n == 1 {
+		z.nonEmpty.Or(listBit(order, mt))
+	}
 	z.nrFree[order]++
 	if order >= PageblockOrder && mt != mtIsolate {
 		z.freePagesBlocks += 1 << order
@@ -57,7 +66,11 @@ func (z *Zone) addFree(pfn PFN, order Order, mt gfp.Migratetype, tail bool) {
 // Kernel: mm/page_alloc.c:__del_page_from_free_list().
 func (z *Zone) delFree(pfn PFN, order Order, mt gfp.Migratetype) {
 	off := z.mm.off(pfn)
-	z.mm.del(&z.free[order][mt], off, order)
+	l := &z.free[order][mt]
+	z.mm.del(l, off, order)
+	if l.n == 0 {
+		z.nonEmpty.And(^listBit(order, mt))
+	}
 	z.mm.setState(off, psNone)
 	z.nrFree[order]--
 	if order >= PageblockOrder && mt != mtIsolate {
@@ -70,8 +83,15 @@ func (z *Zone) delFree(pfn PFN, order Order, mt gfp.Migratetype) {
 // Kernel: mm/page_alloc.c:move_to_free_list().
 func (z *Zone) moveFree(pfn PFN, order Order, oldMT, newMT gfp.Migratetype) {
 	off := z.mm.off(pfn)
-	z.mm.del(&z.free[order][oldMT], off, order)
-	z.mm.add(&z.free[order][newMT], off, order, true)
+	from, to := &z.free[order][oldMT], &z.free[order][newMT]
+	z.mm.del(from, off, order)
+	z.mm.add(to, off, order, true)
+	if from.n == 0 {
+		z.nonEmpty.And(^listBit(order, oldMT))
+	}
+	if to.n == 1 {
+		z.nonEmpty.Or(listBit(order, newMT))
+	}
 	z.accountFree(-(1 << order), oldMT)
 	z.accountFree(1<<order, newMT)
 	if order >= PageblockOrder && (oldMT == mtIsolate) != (newMT == mtIsolate) {

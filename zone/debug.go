@@ -97,6 +97,9 @@ func (z *Zone) checkInvariants() []error {
 			if cnt != l.n {
 				bad("order-%d %s list holds %d blocks, counted %d", o, mt, cnt, l.n)
 			}
+			if bit := z.nonEmpty.Load()&listBit(o, mt) != 0; bit != (cnt > 0) {
+				bad("order-%d %s list: emptiness bit %t, %d blocks", o, mt, bit, cnt)
+			}
 			n += cnt
 		}
 		if n != z.nrFree[o] {

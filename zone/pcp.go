@@ -265,14 +265,24 @@ func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype,
 			return 0, false
 		}
 	}
+	pfn := z.pcpTake(p, l, order, owner)
+	p.mu.Unlock()
+	return pfn, true
+}
+
+// pcpTake takes the first block of a non-empty pcp list for a caller and
+// counts the allocation (pgalloc_<zone>, numa_hit, numa_local).
+// Preconditions: p.mu is held; l is one of p's lists, not empty.
+//
+// Kernel: mm/page_alloc.c:__rmqueue_pcplist(), rmqueue_pcplist().
+func (z *Zone) pcpTake(p *pcpLists, l *deque, order Order, owner uint8) PFN {
 	off := l.popFront()
 	z.mm.setOwnerState(off, owner)
 	p.count -= 1 << order
 	p.ev.pgalloc += 1 << order
 	p.ev.numaHit++
 	p.ev.numaLocal++
-	p.mu.Unlock()
-	return z.mm.pfnAt(off), true
+	return z.mm.pfnAt(off)
 }
 
 // freeToPCP puts a freed block on this CPU's pcp list, and drains the list to

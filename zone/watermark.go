@@ -48,20 +48,16 @@ func (z *Zone) watermarkOKFree(order Order, mark int64, highest gfp.ZoneType, af
 	if order == 0 {
 		return true
 	}
-	// The lists are read without the zone lock, as the kernel does; the
-	// answer is a hint that the allocation itself re-checks.
-	z.mu.Lock()
-	defer z.mu.Unlock()
+	// The lists are read without the zone lock, through their emptiness
+	// bits, as the kernel reads them; the answer is a hint that the
+	// allocation itself re-checks.
+	nonEmpty := z.nonEmpty.Load()
+	var want uint64 = 1<<mtUnmovable | 1<<mtMovable | 1<<mtReclaimable
+	if af&(allocHighAtomic|allocOOM) != 0 {
+		want |= 1 << mtHighAtomic
+	}
 	for o := order; o <= MaxPageOrder; o++ {
-		if z.nrFree[o] == 0 {
-			continue
-		}
-		for mt := gfp.Migratetype(0); int(mt) < gfp.MigratePCPTypes; mt++ {
-			if !z.free[o][mt].empty() {
-				return true
-			}
-		}
-		if af&(allocHighAtomic|allocOOM) != 0 && !z.free[o][mtHighAtomic].empty() {
+		if nonEmpty>>(uint(o)*uint(gfp.MigrateTypes))&want != 0 {
 			return true
 		}
 	}

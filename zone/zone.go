@@ -69,6 +69,11 @@ type Zone struct {
 	// nrFree is the number of free blocks per order (free_area.nr_free).
 	// Protected by mu.
 	nrFree [NrPageOrders]int64
+	// nonEmpty has bit order*MigrateTypes+migratetype set (55 bits) while that free list is not
+	// empty. Written under mu when a list's emptiness changes; atomic so
+	// that the watermark check reads it without the lock, as the kernel
+	// reads free_area_empty() without it.
+	nonEmpty atomic.Uint64
 	// mm is the per-page state. Protected by mu.
 	mm memmap
 	// pageblockMT holds each pageblock's migratetype. Written under mu;

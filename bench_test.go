@@ -1,6 +1,7 @@
 package mmsim_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // x-naive; the bare free-page stack is reported as x-floor where it applies.
 // Run: make bench BENCH=. PKG=. BENCHFLAGS='-benchmem -count 5'
 
-// ratio times f for n iterations.
+// timeN times f for n iterations.
 func timeN(n int, f func()) time.Duration {
 	start := time.Now()
 	for range n {
@@ -201,7 +202,7 @@ func BenchmarkNew(b *testing.B) {
 // with its own task (spread over the two CPUs), for the scaling report.
 func BenchmarkAllocParallel(b *testing.B) {
 	for _, tasks := range []int{1, 2} {
-		b.Run("tasks="+string(rune('0'+tasks)), func(b *testing.B) {
+		b.Run(fmt.Sprintf("tasks=%d", tasks), func(b *testing.B) {
 			s, err := mmsim.New(mmsim.DefaultConfig())
 			if err != nil {
 				b.Fatal(err)

@@ -36,6 +36,8 @@ type System struct {
 
 	nextPID atomic.Int64
 	nextCPU atomic.Int64
+	// owner marks the tasks this System created.
+	owner memalloc.Owner
 
 	mu      sync.Mutex // protects reports
 	reports []Report
@@ -80,12 +82,12 @@ func (s *System) Now() int64 { return s.clock.Load() }
 func (s *System) NewTask(name string) *memalloc.Task {
 	pid := int(s.nextPID.Add(1) - 1)
 	cpu := int((s.nextCPU.Add(1) - 1) % int64(s.cfg.CPUs))
-	return memalloc.NewTaskWith(name, memalloc.WithPID(pid), memalloc.WithCPU(cpu), memalloc.WithOwner(s))
+	return memalloc.NewTaskWith(name, memalloc.WithPID(pid), memalloc.WithCPU(cpu), memalloc.WithOwner(&s.owner))
 }
 
 // check refuses a task this System did not create, and calls after Close.
 func (s *System) check(t *memalloc.Task) error {
-	if t != nil && t.Owner() == s && !s.closed.Load() {
+	if t != nil && t.Owner() == &s.owner && !s.closed.Load() {
 		return nil
 	}
 	return s.refuse(t)

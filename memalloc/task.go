@@ -51,9 +51,10 @@ type Task struct {
 	// Owned by the task goroutine.
 	err error
 
-	// owner is what created the task (a System), for its callers to check
-	// that a task is theirs. Invariant: immutable after NewTaskWith.
-	owner any
+	// owner identifies what created the task (a System), for its callers
+	// to check that a task is theirs. Invariant: immutable after
+	// NewTaskWith.
+	owner *Owner
 
 	// users counts the goroutines inside a method that requires the owner.
 	// Atomic because its whole point is to see two goroutines at once.
@@ -78,12 +79,16 @@ func WithCPU(cpu int) TaskOption { return func(t *Task) { t.cpu = cpu } }
 // Kernel: kernel/kthread.c:kthread(), mm/vmscan.c:kswapd().
 func WithFlags(f Flags) TaskOption { return func(t *Task) { t.flags.Store(uint32(f)) } }
 
+// Owner is an identity that what creates tasks (a System) keeps, so that it
+// can tell its tasks from others: compare Task.Owner with its address.
+type Owner struct{ _ byte } // not zero-size: distinct Owners have distinct addresses
+
 // WithOwner records what created the task, so that it can refuse tasks it
 // did not create (see Task.Owner).
-func WithOwner(owner any) TaskOption { return func(t *Task) { t.owner = owner } }
+func WithOwner(owner *Owner) TaskOption { return func(t *Task) { t.owner = owner } }
 
-// Owner returns what created the task (WithOwner), or nil.
-func (t *Task) Owner() any { return t.owner }
+// Owner returns the identity of what created the task (WithOwner), or nil.
+func (t *Task) Owner() *Owner { return t.owner }
 
 // NewTask returns a task named name (cut to TaskCommLen-1 bytes, as the
 // kernel's comm is) with no PF flags set, pid 0, on CPU 0.

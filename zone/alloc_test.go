@@ -9,15 +9,20 @@ import (
 	"github.com/mmsim/mmsim/memalloc"
 )
 
+// smallMachine is a 256 MiB machine: a 16 MiB DMA zone like a PC's and a
+// DMA32 zone with 60000 managed pages, two CPUs.
+func smallMachine() Config {
+	return Config{NrCPUs: 2, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0, 1}, Zones: []ZoneConfig{
+		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
+		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60000},
+	}}}}
+}
+
 // TestEveryPageComesBack allocates and frees blocks of every pcp order and
 // the THP order, drains the pcp lists, and checks that NR_FREE_PAGES is back
 // where it booted and that a double free is refused.
 func TestEveryPageComesBack(t *testing.T) {
-	cfg := Config{NrCPUs: 2, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0, 1}, Zones: []ZoneConfig{
-		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
-		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60000},
-	}}}}
-	a, err := New(cfg, Options{})
+	a, err := New(smallMachine(), Options{})
 	require.NoError(t, err)
 	dma32 := a.nodes[0].zones[gfp.ZoneDMA32]
 	free0 := dma32.FreePages()
@@ -48,11 +53,7 @@ func TestEveryPageComesBack(t *testing.T) {
 // TestInvariantsUnderMixedChurn runs 20,000 random operations with every
 // common migratetype on two CPUs, checking invariants every 1,000.
 func TestInvariantsUnderMixedChurn(t *testing.T) {
-	cfg := Config{NrCPUs: 2, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0, 1}, Zones: []ZoneConfig{
-		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
-		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60000},
-	}}}}
-	a, err := New(cfg, Options{})
+	a, err := New(smallMachine(), Options{})
 	require.NoError(t, err)
 	require.NoError(t, a.CheckInvariants())
 	tk := memalloc.NewTask("t")

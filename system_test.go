@@ -306,3 +306,25 @@ func TestKswapdWake(t *testing.T) {
 }
 
 var errorsIs = errors.Is
+
+// TestTaskOnMissingCPU checks that a task moved to a CPU the machine does
+// not have is refused by every call, and that nothing panics.
+func TestTaskOnMissingCPU(t *testing.T) {
+	s := newSystem(t, smallConfig(16384))
+	tk := s.NewTask("lost")
+	p, err := s.AllocPages(tk, gfp.Kernel, 0)
+	require.NoError(t, err)
+	before := state(t, s)
+	for _, cpu := range []int{2, 99, -1} {
+		tk.SetCPU(cpu)
+		_, err := s.AllocPages(tk, gfp.Kernel, 0)
+		require.ErrorIs(t, err, mmsim.ErrInvalid)
+		_, err = s.AllocPagesBulk(tk, gfp.Kernel, make([]zone.Page, 8))
+		require.ErrorIs(t, err, mmsim.ErrInvalid)
+		require.ErrorIs(t, s.FreePages(tk, p, 0), mmsim.ErrInvalid)
+		require.ErrorIs(t, s.FreePagesBatched(tk, []zone.Page{p}), mmsim.ErrInvalid)
+		require.Equal(t, before, state(t, s))
+	}
+	tk.SetCPU(0)
+	require.NoError(t, s.FreePages(tk, p, 0))
+}

@@ -19,6 +19,9 @@ func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page
 	if t == nil {
 		return 0, invalidError("no task: every allocation needs its task (current)")
 	}
+	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
+		return 0, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	}
 	populated := 0
 	for populated < len(pages) && pages[populated] != (Page{}) {
 		populated++

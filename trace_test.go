@@ -174,3 +174,37 @@ func TestProcfsGolden(t *testing.T) {
 		testutil.Golden(t, name, b.Bytes())
 	}
 }
+
+// TestNumaStatistics runs a task on node 0 of a two-node machine until its
+// node's zone falls to the min watermark and the zonelist moves on to node
+// 1: the remote zone counts numa_miss and numa_other, the preferred zone
+// numa_foreign, and local allocations count numa_hit and numa_local.
+//
+// Reference: mm/page_alloc.c:zone_statistics().
+func TestNumaStatistics(t *testing.T) {
+	cfg := mmsim.DefaultConfig()
+	cfg.Nodes = []mmsim.NodeConfig{
+		{CPUs: []int{0}, Zones: []mmsim.ZoneConfig{{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 8192, Present: 8192, Managed: 8192}}},
+		{CPUs: []int{1}, Zones: []mmsim.ZoneConfig{{Type: gfp.ZoneNormal, StartPFN: 1 << 20, Spanned: 16384, Present: 16384, Managed: 16384}}},
+	}
+	s := newSystem(t, cfg)
+	tk := s.NewTask("node0")
+	require.Equal(t, 0, tk.CPU())
+	local := s.Nodes()[0].Zone(gfp.ZoneDMA32)
+	remote := s.Nodes()[1].Zone(gfp.ZoneNormal)
+	n := 0
+	for {
+		p, err := s.AllocPages(tk, gfp.Kernel, 4) // order 4: no pcp batches blur the count
+		require.NoError(t, err)
+		if s.ZoneOf(p).Node() == remote.Node() {
+			break
+		}
+		n++
+	}
+	require.Equal(t, int64(n), local.NumaEvent(zone.NumaHit))
+	require.Equal(t, int64(n), local.NumaEvent(zone.NumaLocal))
+	require.Equal(t, int64(1), local.NumaEvent(zone.NumaForeign))
+	require.Equal(t, int64(1), remote.NumaEvent(zone.NumaMiss))
+	require.Equal(t, int64(1), remote.NumaEvent(zone.NumaOther))
+	require.Zero(t, remote.NumaEvent(zone.NumaHit))
+}

@@ -446,7 +446,7 @@ func (a *Allocator) allocFast(t *memalloc.Task, mask gfp.Mask, order Order) (PFN
 		return 0, false
 	}
 	p.freeCount >>= 1
-	pfn := z.pcpTake(p, l, order, owner)
+	pfn := z.pcpTake(p, l, order, owner, true) // the preferred zone is on the CPU's node
 	p.mu.Unlock()
 	if owner&psMovable != 0 {
 		z.countMovable(pfn, order, 1)
@@ -515,13 +515,22 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 	if mask&gfp.Movable != 0 {
 		s |= psMovable
 	}
+	// zone_statistics: the preferred node is the CPU's, so an allocation
+	// is a local hit, or a miss of a remote zone.
+	pref := ac.zonelist[ac.preferred]
+	local := z.node == pref.node
 	var pfn PFN
 	ok := false
 	if pcpAllowedOrder(order) {
-		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af, s)
+		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af, s, local)
 	}
 	if !ok {
-		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt, s)
+		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt, s, local)
+	}
+	if ok && !local {
+		z.numaRemote[NumaMiss].Add(1)
+		pref.numaRemote[NumaForeign].Add(1)
+		z.numaRemote[NumaOther].Add(1)
 	}
 	if af&allocKswapd != 0 && z.flags.Load()&zoneBoostedWatermark != 0 {
 		z.flags.And(^zoneBoostedWatermark)

@@ -549,7 +549,7 @@ func (z *Zone) unreserveHighatomicLocked(mt gfp.Migratetype, force bool) bool {
 // allocation later.
 //
 // Kernel: mm/page_alloc.c:rmqueue_buddy().
-func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype, owner uint8) (PFN, bool) {
+func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype, owner uint8, local bool) (PFN, bool) {
 	z.mu.Lock()
 	var pfn PFN
 	ok := false
@@ -569,8 +569,9 @@ func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp
 			z.reserveHighatomicLocked(pfn, order)
 		}
 		z.stats.pgalloc += 1 << order
-		z.stats.numaHit++
-		z.stats.numaLocal++
+		if local {
+			z.stats.numaLocal++
+		}
 	}
 	z.mu.Unlock()
 	return pfn, ok

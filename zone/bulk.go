@@ -86,7 +86,6 @@ func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page
 		account++
 	}
 	p.ev.pgalloc += int64(account)
-	p.ev.numaHit += int64(account)
 	p.ev.numaLocal += int64(account)
 	p.mu.Unlock()
 	if account == 0 {

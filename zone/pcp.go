@@ -134,7 +134,10 @@ type pcpLists struct {
 // pcpEvents are the vm events counted on the pcp path, per CPU and zone,
 // summed when /proc/vmstat is printed.
 type pcpEvents struct {
-	pgalloc, pgfree, numaHit, numaLocal int64
+	// numaLocal counts allocations of this zone from a CPU of its own
+	// node: each is a NUMA_HIT and a NUMA_LOCAL, the preferred node
+	// being the CPU's.
+	pgalloc, pgfree, numaLocal int64
 }
 
 // zoneBatchsize is the pcp batch of a zone: about a quarter of 0.1% of it,
@@ -248,7 +251,7 @@ func (z *Zone) rmqueueBulk(t *memalloc.Task, order Order, count int, l *deque, m
 // from the buddy lists when it is empty.
 //
 // Kernel: mm/page_alloc.c:rmqueue_pcplist(), __rmqueue_pcplist().
-func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, owner uint8) (PFN, bool) {
+func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, owner uint8, local bool) (PFN, bool) {
 	p := &z.pcp[t.CPU()]
 	p.mu.Lock()
 	p.freeCount >>= 1
@@ -265,23 +268,25 @@ func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype,
 			return 0, false
 		}
 	}
-	pfn := z.pcpTake(p, l, order, owner)
+	pfn := z.pcpTake(p, l, order, owner, local)
 	p.mu.Unlock()
 	return pfn, true
 }
 
 // pcpTake takes the first block of a non-empty pcp list for a caller and
-// counts the allocation (pgalloc_<zone>, numa_hit, numa_local).
+// counts the allocation (pgalloc_<zone>; numa_hit and numa_local when it is
+// local, the caller counting the other NUMA events).
 // Preconditions: p.mu is held; l is one of p's lists, not empty.
 //
 // Kernel: mm/page_alloc.c:__rmqueue_pcplist(), rmqueue_pcplist().
-func (z *Zone) pcpTake(p *pcpLists, l *deque, order Order, owner uint8) PFN {
+func (z *Zone) pcpTake(p *pcpLists, l *deque, order Order, owner uint8, local bool) PFN {
 	off := l.popFront()
 	z.mm.setOwnerState(off, owner)
 	p.count -= 1 << order
 	p.ev.pgalloc += 1 << order
-	p.ev.numaHit++
-	p.ev.numaLocal++
+	if local {
+		p.ev.numaLocal++
+	}
 	return z.mm.pfnAt(off)
 }
 

@@ -122,6 +122,10 @@ type Zone struct {
 	stats zoneEvents
 	// counters are the zone counters layers above zone keep.
 	counters zoneCounters
+	// numaRemote counts NUMA_MISS, NUMA_FOREIGN and NUMA_OTHER, which
+	// only allocations served by another node's zone produce. Atomic: they
+	// are counted outside the zone's locks.
+	numaRemote [nrNumaStats]atomic.Int64
 	// trace is the allocator's tracer.
 	trace *tracer
 }
@@ -129,7 +133,7 @@ type Zone struct {
 // zoneEvents are the vm events counted on the zone-lock paths (the pcp path
 // counts per CPU, in pcpLists.ev). Protected by Zone.mu.
 type zoneEvents struct {
-	pgalloc, pgfree, numaHit, numaLocal int64
+	pgalloc, pgfree, numaLocal int64
 }
 
 // Zone flags.

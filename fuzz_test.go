@@ -19,7 +19,8 @@ func FuzzBuddy(f *testing.F) {
 	f.Add([]byte{0x0f, 0x0f, 0x0f, 0x0f, 0x8f, 0xf0, 0xf1})       // high orders, bad frees
 	f.Add([]byte{0x33, 0x44, 0x55, 0x66, 0x77, 0x90, 0xa0, 0xb0}) // masks and scopes
 	masks := []gfp.Mask{gfp.Kernel, gfp.HighUserMovable, gfp.Kernel | gfp.Reclaimable, gfp.Atomic,
-		gfp.NoWait, gfp.Kernel | gfp.DMA, gfp.NoFS | gfp.NoFail, gfp.Kernel | gfp.Memalloc}
+		gfp.NoWait, gfp.Kernel | gfp.DMA, gfp.NoFS | gfp.NoFail, gfp.Kernel | gfp.Memalloc,
+		gfp.Kernel | gfp.Movable | gfp.Reclaimable} // the last has no migratetype: refused
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		s, err := mmsim.New(smallConfig(4096))
 		if err != nil {
@@ -41,7 +42,7 @@ func FuzzBuddy(f *testing.F) {
 				if order > zone.MaxPageOrder {
 					order = zone.Order(op & 0x3)
 				}
-				mask := masks[int(op>>4)&7] | gfp.NoWarn
+				mask := masks[(int(op>>4)+int(arg))%len(masks)] | gfp.NoWarn
 				var cookie memalloc.Flags
 				switch arg & 3 {
 				case 1:
@@ -55,7 +56,8 @@ func FuzzBuddy(f *testing.F) {
 				p, err := s.AllocPages(tk, mask, order)
 				tk.Restore(cookie)
 				if err != nil {
-					if !errorsIs(err, mmsim.ErrNoMemory) && !errorsIs(err, mmsim.ErrDeadlock) {
+					if !errorsIs(err, mmsim.ErrNoMemory) && !errorsIs(err, mmsim.ErrDeadlock) &&
+						!(mask.MobilityConflict() && errorsIs(err, mmsim.ErrInvalid)) {
 						t.Fatalf("op %d: %v", i, err)
 					}
 					break
@@ -78,9 +80,15 @@ func FuzzBuddy(f *testing.F) {
 				}
 				held[j] = held[len(held)-1]
 				held = held[:len(held)-1]
-			default: // a bad free: a pfn that is not a held head, or a wrong order
+			default: // a bad free: a pfn that is not a held head, a tail, or a wrong order
 				pfn := zone.PFN(4096 + int(arg)*7)
-				if owner[pfn] != 0 {
+				if len(held) > 0 && arg&1 == 1 {
+					b := held[int(arg)%len(held)]
+					pfn = b.p.PFN() + zone.PFN(int(arg>>1)%(1<<b.o)) // a page of a held block
+					if pfn == b.p.PFN() && zone.Order(arg&3) == b.o {
+						break // that would be a correct free
+					}
+				} else if owner[pfn] != 0 {
 					break
 				}
 				if err := s.FreePages(tk, zone.PageOf(pfn), zone.Order(arg&3)); !errorsIs(err, mmsim.ErrBug) {

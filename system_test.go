@@ -40,6 +40,8 @@ func state(t testing.TB, s *mmsim.System) string {
 	var b bytes.Buffer
 	require.NoError(t, s.WriteBuddyinfo(&b))
 	require.NoError(t, s.WritePagetypeinfo(&b))
+	require.NoError(t, s.WriteZoneinfo(&b))
+	require.NoError(t, s.WriteVmstat(&b))
 	require.NoError(t, s.CheckInvariants())
 	return b.String()
 }
@@ -181,6 +183,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"order above MAX_PAGE_ORDER even with NOFAIL", func() error { _, err := s.AllocPages(tk, gfp.Kernel|gfp.NoFail, 11); return err }, mmsim.ErrInvalid},
 		{"a negative order", func() error { _, err := s.AllocPages(tk, gfp.Kernel, -1); return err }, mmsim.ErrInvalid},
 		{"a bad zone combination", func() error { _, err := s.AllocPages(tk, gfp.Kernel|gfp.DMA|gfp.DMA32, 0); return err }, mmsim.ErrBug},
+		{"both mobility bits", func() error {
+			_, err := s.AllocPages(tk, gfp.Kernel|gfp.Movable|gfp.Reclaimable, 0)
+			return err
+		}, mmsim.ErrInvalid},
+		{"both mobility bits, in bulk", func() error {
+			_, err := s.AllocPagesBulk(tk, gfp.Kernel|gfp.Movable|gfp.Reclaimable, make([]zone.Page, 4))
+			return err
+		}, mmsim.ErrInvalid},
 		{"a nil task", func() error { _, err := s.AllocPages(nil, gfp.Kernel, 0); return err }, mmsim.ErrInvalid},
 		{"a task of another System", func() error { _, err := s.AllocPages(other.NewTask("x"), gfp.Kernel, 0); return err }, mmsim.ErrInvalid},
 		{"a task made outside any System", func() error { _, err := s.AllocPages(memalloc.NewTask("x"), gfp.Kernel, 0); return err }, mmsim.ErrInvalid},
@@ -285,6 +295,13 @@ func TestNofail(t *testing.T) {
 	}
 	require.Positive(t, more, "blocking NOFAIL first dips into the min reserve (ALLOC_MIN_RESERVE at nopage)")
 	require.NoError(t, s.CheckInvariants())
+
+	// A request whose highest zone is Normal reaches __alloc_pages_may_oom,
+	// where NOFAIL takes ALLOC_NO_WATERMARKS and reports progress: with
+	// nothing left at all, that is the same endless loop.
+	fill(t, s, tk, gfp.Kernel|gfp.Memalloc, 0)
+	_, err = s.AllocPages(tk, gfp.Kernel|gfp.NoFail, 0)
+	require.ErrorIs(t, err, mmsim.ErrDeadlock)
 }
 
 // TestKswapdWake checks that an allocation that finds the zone below its

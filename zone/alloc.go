@@ -1,11 +1,14 @@
 package zone
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/internal/invariants"
 	"github.com/mmsim/mmsim/memalloc"
 )
 
@@ -39,6 +42,12 @@ type Allocator struct {
 	// events are the global vm events other than those the pcp and
 	// zone-lock paths count.
 	events [nrVMEvents]atomic.Int64
+	// oomLock is oom_lock: one task at a time runs the OOM killer.
+	oomLock sync.Mutex
+	// stallWarnNext is when the next allocation stall warning may print
+	// (simulated ns): one per 10 s for the whole machine. Atomic: every
+	// stalling task checks it.
+	stallWarnNext atomic.Int64
 	// zoneMap finds a pfn's zone: one entry per MAX_ORDER block of the
 	// physical address space up to the last zone's end, holding the zone
 	// (nil for a hole, or for a block two zones share, which falls back to
@@ -367,6 +376,9 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	mask &= a.allowedMask
 	mask = t.GFPContext(mask)
+	if mask.MobilityConflict() {
+		return Page{}, a.mobilityConflict(t, mask)
+	}
 	if a.opts.Hooks == nil && !a.trace.enabled() {
 		if pfn, ok := a.allocFast(t, mask, order); ok {
 			return Page{pfn: pfn}, nil
@@ -380,7 +392,7 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	if h := a.opts.Hooks; h != nil {
 		h.MightAlloc(t, mask)
 		if h.ShouldFailAlloc(t, mask, order) {
-			a.traceAlloc(t, 0, false, order, mask, ac.mt)
+			// prepare_alloc_pages fails: NULL, before mm_page_alloc fires.
 			return Page{}, &AllocError{Order: order, Mask: mask, Reason: "fault injection"}
 		}
 	}
@@ -446,12 +458,22 @@ func (a *Allocator) allocFast(t *memalloc.Task, mask gfp.Mask, order Order) (PFN
 		return 0, false
 	}
 	p.freeCount >>= 1
-	pfn := z.pcpTake(p, l, order, owner, true) // the preferred zone is on the CPU's node
+	pfn := z.pcpTake(p, l, order, owner, true, z.node == node) // the preferred zone: a NUMA hit
 	p.mu.Unlock()
-	if owner&psMovable != 0 {
-		z.countMovable(pfn, order, 1)
-	}
 	return pfn, true
+}
+
+// mobilityConflict refuses a mask with both __GFP_MOVABLE and
+// __GFP_RECLAIMABLE. gfp_migratetype() fires VM_WARN_ON and returns 3, which
+// the kernel then uses to index its per-migratetype lists and fallback
+// table out of bounds; mmsim reports the WARN and refuses the request,
+// changing nothing.
+//
+// Kernel: include/linux/gfp.h:gfp_migratetype() (VM_WARN_ON).
+func (a *Allocator) mobilityConflict(t *memalloc.Task, mask gfp.Mask) error {
+	a.report(t, bug.Warn, "include/linux/gfp.h:gfp_migratetype",
+		"VM_WARN_ON((gfp_flags & GFP_MOVABLE_MASK) == GFP_MOVABLE_MASK): mode:"+mask.Mode())
+	return invalidError("mode:%s has both __GFP_MOVABLE and __GFP_RECLAIMABLE: no migratetype", mask.Mode())
 }
 
 func (a *Allocator) traceAlloc(t *memalloc.Task, pfn PFN, ok bool, order Order, mask gfp.Mask, mt gfp.Migratetype) {
@@ -468,6 +490,9 @@ func (a *Allocator) getPageFromFreelist(ac *allocContext, mask gfp.Mask, order O
 	if ac.preferred < 0 {
 		return 0, false
 	}
+	r := a.opts.SlowPath.Reclaim
+	skipKswapd := len(a.nodes) > 1 && r != nil
+	skipped := false
 retry:
 	noFallback := af&allocNoFragment != 0
 	pref := ac.zonelist[ac.preferred]
@@ -478,6 +503,12 @@ retry:
 		if noFallback && len(a.nodes) > 1 && z.node != pref.node {
 			af &^= allocNoFragment
 			goto retry
+		}
+		// On several nodes, leave nodes whose kswapd is already at work
+		// for a second pass.
+		if skipKswapd && r.KswapdRunning(z.node) {
+			skipped = true
+			continue
 		}
 		if z.flags.Load()&zoneBelowHigh == 0 {
 			if z.watermarkFast0(order, z.wmarkPages(WmarkHigh), ac.highest, af) ||
@@ -497,6 +528,10 @@ retry:
 			return pfn, true
 		}
 	}
+	if skipKswapd && skipped {
+		skipKswapd = false
+		goto retry
+	}
 	if noFallback {
 		af &^= allocNoFragment
 		goto retry
@@ -515,30 +550,30 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 	if mask&gfp.Movable != 0 {
 		s |= psMovable
 	}
-	// zone_statistics: the preferred node is the CPU's, so an allocation
-	// is a local hit, or a miss of a remote zone.
+	// zone_statistics: a hit or a miss against the preferred zone's
+	// node, local or other against the CPU's node.
 	pref := ac.zonelist[ac.preferred]
-	local := z.node == pref.node
+	hit, local := z.node == pref.node, z.node == a.cpuNode[ac.t.CPU()]
 	var pfn PFN
 	ok := false
 	if pcpAllowedOrder(order) {
-		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af, s, local)
+		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af, s, hit, local)
 	}
 	if !ok {
-		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt, s, local)
+		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt, s, hit, local)
 	}
-	if ok && !local {
+	if ok && !hit {
 		z.numaRemote[NumaMiss].Add(1)
 		pref.numaRemote[NumaForeign].Add(1)
+	}
+	if ok && !local {
 		z.numaRemote[NumaOther].Add(1)
 	}
 	if af&allocKswapd != 0 && z.flags.Load()&zoneBoostedWatermark != 0 {
 		z.flags.And(^zoneBoostedWatermark)
 		a.wakeupKswapd(ac.t, z, 0, 0, z.typ)
 	}
-	if ok && s&psMovable != 0 {
-		z.countMovable(pfn, order, 1)
-	}
+	z.sometimes()
 	return pfn, ok
 }
 
@@ -547,7 +582,10 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 // high mark); larger ones go straight to the buddy lists, a pageblock at a
 // time. Freeing a pfn that is not the head of an allocated block of this
 // order — a double free, a wrong order, a pfn never handed out — is a BUG:
-// the error wraps ErrBug and nothing changes.
+// the error wraps ErrBug and nothing changes. That guarantee holds for bad
+// frees made one after the other; two goroutines freeing the same page at
+// the same moment race on it in the caller's program, as they would in the
+// kernel (the race detector reports it).
 //
 // Kernel: mm/page_alloc.c:__free_pages(), __free_frozen_pages(),
 // __free_pages_ok().
@@ -575,6 +613,22 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	a.freeChecked(t, z, p, order, st, EvPageFree)
 	return nil
 }
+
+// sometimes runs the zone's invariant checker every checkEvery calls, under
+// the invariants build tag (make test sets it), and panics through a bug in
+// mmsim itself if it fails. It costs nothing otherwise.
+func (z *Zone) sometimes() {
+	if !invariants.Enabled || z.ops.Add(1)%checkEvery != 0 {
+		return
+	}
+	if errs := z.checkInvariants(); len(errs) > 0 {
+		panic(fmt.Sprintf("mmsim: internal: %v (kernel: mm/page_alloc.c invariants)", errors.Join(errs...)))
+	}
+}
+
+// checkEvery is how often, in operations on a zone, the invariants build
+// checks the whole zone.
+const checkEvery = 4096
 
 // checkFree validates a free and returns the block's zone and owner state.
 func (a *Allocator) checkFree(t *memalloc.Task, p Page, order Order) (*Zone, uint8, error) {
@@ -622,16 +676,14 @@ func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error 
 //
 // Kernel: mm/page_alloc.c:__free_frozen_pages(), free_pages_prepare().
 func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, st uint8, ev EventKind) {
-	if h := a.opts.Hooks; h != nil {
+	if h := a.opts.Hooks; h != nil && ev != EvPageFreeBatched { // a batch ran them in its first pass
 		h.FreePrepare(t, p, order)
 	}
 	if ev == EvPageFreeBatched && a.trace.enabled() {
 		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn})
 	}
+	defer z.sometimes()
 	off := z.mm.off(p.pfn)
-	if st&psMovable != 0 {
-		z.countMovable(p.pfn, order, -1)
-	}
 	if pcpAllowedOrder(order) {
 		mt := z.blockMT(p.pfn)
 		if int(mt) >= gfp.MigratePCPTypes {
@@ -643,12 +695,23 @@ func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, 
 		}
 		pc := &z.pcp[t.CPU()]
 		pc.mu.Lock()
-		z.mm.setOwnerState(off, psPCP|uint8(order))
+		z.dropOwner(off, p.pfn, order, st, psPCP|uint8(order))
 		z.freeToPCP(t, pc, off, order, mt)
 		pc.mu.Unlock()
 		return
 	}
 	z.freeOneBlock(off, p.pfn, order)
+}
+
+// dropOwner changes a freed block's owner state from st to next, and
+// takes it off its pageblocks' movable counts, together, under the lock
+// that now holds the block, so that a checker holding every lock sees
+// both or neither.
+func (z *Zone) dropOwner(off int32, pfn PFN, order Order, st, next uint8) {
+	z.mm.setOwnerState(off, next)
+	if st&psMovable != 0 {
+		z.countMovable(pfn, order, -1)
+	}
 }
 
 // freeOneBlock returns a block straight to the buddy lists, a pageblock at a
@@ -657,7 +720,7 @@ func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, 
 // Kernel: mm/page_alloc.c:free_one_page(), split_large_buddy().
 func (z *Zone) freeOneBlock(off int32, pfn PFN, order Order) {
 	z.mu.Lock()
-	z.mm.setOwnerState(off, psNone)
+	z.dropOwner(off, pfn, order, z.mm.ownerState(off), psNone)
 	end := pfn + 1<<order
 	step := min(order, PageblockOrder)
 	for ; pfn < end; pfn += 1 << step {

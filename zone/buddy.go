@@ -1,6 +1,8 @@
 package zone
 
 import (
+	"fmt"
+
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/memalloc"
 )
@@ -267,9 +269,9 @@ func (z *Zone) rmqueue(t *memalloc.Task, order Order, mt gfp.Migratetype, af all
 // claim the whole pageblock for the requested type.
 //
 // Kernel: mm/page_alloc.c:should_try_claim_block().
-func shouldTryClaim(order Order, mt gfp.Migratetype) bool {
+func shouldTryClaim(order Order, mt gfp.Migratetype, mobilityDisabled bool) bool {
 	return order >= PageblockOrder || order >= PageblockOrder/2 ||
-		mt == mtReclaimable || mt == mtUnmovable
+		mt == mtReclaimable || mt == mtUnmovable || mobilityDisabled
 }
 
 // findFallback returns the first fallback type with a free block of the
@@ -277,7 +279,7 @@ func shouldTryClaim(order Order, mt gfp.Migratetype) bool {
 //
 // Kernel: mm/page_alloc.c:find_suitable_fallback().
 func (z *Zone) findFallback(order Order, mt gfp.Migratetype, claimable bool) (fb gfp.Migratetype, found, noClaim bool) {
-	if claimable && !shouldTryClaim(order, mt) {
+	if claimable && !shouldTryClaim(order, mt, z.node.alloc.mobilityDisabled) {
 		return 0, false, true
 	}
 	if z.nrFree[order] == 0 {
@@ -374,7 +376,7 @@ func (z *Zone) tryToClaimBlock(t *memalloc.Task, pfn PFN, cur, order Order, mt, 
 	case blockMT == mtMovable:
 		alike = PageblockNrPages - (free + movable)
 	}
-	if free+alike >= 1<<(PageblockOrder-1) {
+	if free+alike >= 1<<(PageblockOrder-1) || z.node.alloc.mobilityDisabled {
 		z.moveFreepagesBlock(start, blockMT, mt)
 		z.setBlockMT(start, mt)
 		return z.rmqueueSmallest(t, order, mt)
@@ -522,8 +524,7 @@ func (z *Zone) unreserveHighatomicLocked(mt gfp.Migratetype, force bool) bool {
 		pfn := z.mm.pfnAt(l.head)
 		size := max(int64(PageblockNrPages), int64(1)<<o)
 		if size > z.reservedHighatomic {
-			z.node.alloc.warnOnce("unreserve_highatomic_pageblock", "mm/page_alloc.c:unreserve_highatomic_pageblock",
-				"nr_reserved_highatomic %d below the block size %d", z.reservedHighatomic, size)
+			z.pendingWarn = fmt.Sprintf("nr_reserved_highatomic %d below the block size %d", z.reservedHighatomic, size)
 			size = z.reservedHighatomic
 		}
 		z.reservedHighatomic -= size
@@ -549,7 +550,7 @@ func (z *Zone) unreserveHighatomicLocked(mt gfp.Migratetype, force bool) bool {
 // allocation later.
 //
 // Kernel: mm/page_alloc.c:rmqueue_buddy().
-func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype, owner uint8, local bool) (PFN, bool) {
+func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype, owner uint8, hit, local bool) (PFN, bool) {
 	z.mu.Lock()
 	var pfn PFN
 	ok := false
@@ -565,10 +566,16 @@ func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp
 	}
 	if ok {
 		z.mm.setOwnerState(z.mm.off(pfn), owner)
+		if owner&psMovable != 0 {
+			z.countMovable(pfn, order, 1)
+		}
 		if af&allocHighAtomic != 0 {
 			z.reserveHighatomicLocked(pfn, order)
 		}
 		z.stats.pgalloc += 1 << order
+		if hit {
+			z.stats.numaHit++
+		}
 		if local {
 			z.stats.numaLocal++
 		}

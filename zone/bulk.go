@@ -13,6 +13,8 @@ import (
 // list, without a per-page mm_page_alloc event; when it cannot (one page
 // missing, no zone with room, nothing on the list) it falls back to one
 // ordinary allocation, as the kernel does. Entries already set are kept.
+// As in the kernel, the bulk part applies gfp_allowed_mask but not the
+// task's scope; the one-page fallback applies both.
 //
 // Kernel: mm/page_alloc.c:alloc_pages_bulk_noprof().
 func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page) (int, error) {
@@ -30,14 +32,23 @@ func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page
 	if want == 0 {
 		return populated, nil
 	}
-	if want == 1 || a.opts.Hooks != nil {
+	if want == 1 {
 		return a.bulkFallback(t, mask, pages, populated)
 	}
 	mask &= a.allowedMask
-	mask = t.GFPContext(mask)
+	if mask.MobilityConflict() {
+		return populated, a.mobilityConflict(t, mask)
+	}
 	ac := allocContext{t: t}
 	if err := a.prepare(&ac, mask); err != nil || ac.preferred < 0 {
 		return a.bulkFallback(t, mask, pages, populated)
+	}
+	h := a.opts.Hooks
+	if h != nil {
+		h.MightAlloc(t, mask)
+		if h.ShouldFailAlloc(t, mask, 0) {
+			return populated, nil // prepare_alloc_pages failed: goto out
+		}
 	}
 	af := allocWmarkLow
 	var z *Zone
@@ -61,6 +72,7 @@ func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page
 	p.mu.Lock()
 	l := &p.lists[orderToPindex(ac.mt, 0)]
 	account := 0
+	var fresh []Page // the pages this call allocated, for the hooks
 	for populated < len(pages) {
 		if pages[populated] != (Page{}) {
 			populated++
@@ -82,14 +94,25 @@ func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page
 		}
 		z.mm.setOwnerState(off, s)
 		pages[populated] = Page{pfn: z.mm.pfnAt(off)}
+		if h != nil {
+			fresh = append(fresh, pages[populated])
+		}
 		populated++
 		account++
 	}
 	p.ev.pgalloc += int64(account)
-	p.ev.numaLocal += int64(account)
+	p.ev.numaHit += int64(account)
+	if z.node == a.cpuNode[t.CPU()] {
+		p.ev.numaLocal += int64(account)
+	} else {
+		z.numaRemote[NumaOther].Add(int64(account))
+	}
 	p.mu.Unlock()
 	if account == 0 {
 		return a.bulkFallback(t, mask, pages, populated)
+	}
+	for _, pg := range fresh { // post_alloc_hook, after the pcp lock is dropped
+		h.PostAlloc(t, pg, 0, mask)
 	}
 	return populated, nil
 }
@@ -129,8 +152,13 @@ func (a *Allocator) FreePagesBatched(t *memalloc.Task, pages []Page) error {
 		seen[p.pfn] = true
 		zones[i] = z
 	}
-	if a.trace.enabled() {
-		for _, p := range pages {
+	// First pass: free_pages_prepare per page (hooks, mm_page_free);
+	// second pass: each page to the pcp list, with mm_page_free_batched.
+	for _, p := range pages {
+		if h := a.opts.Hooks; h != nil {
+			h.FreePrepare(t, p, 0)
+		}
+		if a.trace.enabled() {
 			a.trace.emit(t, Event{Kind: EvPageFree, PFN: p.pfn})
 		}
 	}

@@ -142,6 +142,10 @@ func (c *Config) Validate() error {
 				bad("%s: span ends at pfn %#x, beyond the 46-bit physical address space", where, uint64(end))
 				continue
 			}
+			if z.StartPFN == 0 && z.Managed == z.Present && z.Present > 0 {
+				bad("%s: pfn 0 would be managed: x86 reserves the first page (and the zero Page names pfn 0); "+
+					"start at pfn 1 or keep a reserved page", where)
+			}
 			if z.StartPFN < prevEnd {
 				bad("%s: starts at pfn %#x, inside the previous zone (which ends at %#x)",
 					where, uint64(z.StartPFN), uint64(prevEnd))

@@ -159,6 +159,40 @@ func (z *Zone) checkInvariants() []error {
 	if free+pcp+allocated != z.managed {
 		bad("free %d + pcp %d + allocated %d = %d pages, managed %d", free, pcp, allocated, free+pcp+allocated, z.managed)
 	}
+	var atomicBlocks int64
+	movable := make([]int64, len(z.movable))
+	for pfn := z.startPFN &^ (PageblockNrPages - 1); pfn < z.startPFN+PFN(z.spanned); pfn += PageblockNrPages {
+		if z.blockMT(pfn) == mtHighAtomic {
+			atomicBlocks++
+		}
+	}
+	if atomicBlocks*PageblockNrPages != z.reservedHighatomic {
+		bad("nr_reserved_highatomic %d, but %d pageblocks are HighAtomic", z.reservedHighatomic, atomicBlocks)
+	}
+	for pfn := z.firstManaged; pfn < end; {
+		off := z.mm.off(pfn)
+		st := z.mm.ownerState(off)
+		if st&psKindMask != psAlloc {
+			if z.mm.chunks[off>>MaxPageOrder] == nil && off&(maxOrderNrPages-1) != 0 {
+				pfn = (pfn | (maxOrderNrPages - 1)) + 1
+			} else {
+				pfn++
+			}
+			continue
+		}
+		n := PFN(1) << (st & psOrderMask)
+		if st&psMovable != 0 {
+			for q := pfn; q < pfn+n; q += PageblockNrPages {
+				movable[z.pageblockIndex(q)] += int64(min(n, PageblockNrPages))
+			}
+		}
+		pfn += n
+	}
+	for i := range movable {
+		if got := int64(z.movable[i].Load()); got != movable[i] {
+			bad("pageblock %d: movable count %d, %d movable pages allocated", i, got, movable[i])
+		}
+	}
 	for i, c := range z.mm.chunks {
 		if c == nil && z.mm.blocks[i].state&psKindMask == psFree && Order(z.mm.blocks[i].state&psOrderMask) != MaxPageOrder {
 			bad("block %d is whole but its state says order %d", i, z.mm.blocks[i].state&psOrderMask)

@@ -32,6 +32,14 @@
 //     ALLOC_MIN_RESERVE for RT callers); every request runs in task context.
 //   - A page counts as movable for the fallback heuristics while it is
 //     allocated with __GFP_MOVABLE (the kernel asks PageLRU).
+//   - The pcp lists are tuned as the kernel tunes them on allocation and
+//     free, but the periodic work that decays pcp->high and drains idle
+//     lists (decay_pcp_high, the vmstat worker) is not modelled yet, so
+//     pages stay on a pcp list until a free overflows it or a drain runs.
+//     PCPF_FREE_HIGH_BATCH follows an assumed 2 MiB of last-level cache per
+//     CPU.
+//   - A mask with both __GFP_MOVABLE and __GFP_RECLAIMABLE is refused with a
+//     WARN (the kernel's VM_WARN_ON, then an out-of-bounds migratetype).
 //   - Without reclaim and an OOM killer wired in, a blocking __GFP_NOFAIL
 //     request that cannot be met returns ErrDeadlock where the kernel would
 //     loop for ever.

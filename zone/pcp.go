@@ -134,21 +134,19 @@ type pcpLists struct {
 // pcpEvents are the vm events counted on the pcp path, per CPU and zone,
 // summed when /proc/vmstat is printed.
 type pcpEvents struct {
-	// numaLocal counts allocations of this zone from a CPU of its own
-	// node: each is a NUMA_HIT and a NUMA_LOCAL, the preferred node
-	// being the CPU's.
-	pgalloc, pgfree, numaLocal int64
+	// numaHit counts allocations whose preferred zone was on this zone's
+	// node, numaLocal those from a CPU of this zone's node.
+	pgalloc, pgfree, numaHit, numaLocal int64
 }
 
-// zoneBatchsize is the pcp batch of a zone: about a quarter of 0.1% of it,
-// at most 64 pages, rounded to 2^n - 1 (0 for tiny zones).
+// zoneBatchsize is the pcp batch of a zone: managed/4096, at most 256 KiB
+// of pages, rounded to 2^n - 1; 1 for small zones.
 //
 // Kernel: mm/page_alloc.c:zone_batchsize().
 func zoneBatchsize(managed int64) int {
-	batch := int(min(managed>>10, 1<<20/PageSize))
-	batch /= 4
-	if batch < 1 {
-		batch = 1
+	batch := int(min(managed>>12, 256<<10/PageSize))
+	if batch <= 1 {
+		return 1
 	}
 	return roundDownPow2(batch+batch/2) - 1
 }
@@ -166,7 +164,7 @@ func zoneHighsize(z *Zone, batch, highFraction, nrCPUs int) int {
 		total = z.managed / int64(highFraction)
 	}
 	if nrCPUs == 0 {
-		nrCPUs = 1
+		nrCPUs = len(z.node.alloc.cpuNode) // num_online_cpus()
 	}
 	return max(int(total/int64(nrCPUs)), batch<<2)
 }
@@ -175,7 +173,7 @@ func zoneHighsize(z *Zone, batch, highFraction, nrCPUs int) int {
 //
 // Kernel: mm/page_alloc.c:zone_set_pageset_high_and_batch().
 func (z *Zone) setPagesetHighAndBatch(highFraction int) {
-	batch := max(1, zoneBatchsize(z.managed))
+	batch := zoneBatchsize(z.managed)
 	nrCPUs := len(z.node.cpus)
 	var highMin, highMax int
 	if highFraction != 0 {
@@ -190,9 +188,21 @@ func (z *Zone) setPagesetHighAndBatch(highFraction int) {
 		p := &z.pcp[i]
 		p.mu.Lock()
 		p.batch, p.highMin, p.highMax = batch, highMin, highMax
+		// The CPU's share of the last-level cache holds more than three
+		// batches: high-order frees drain in batches.
+		// Kernel: mm/page_alloc.c:setup_pcp_cacheinfo().
+		if llcSlicePerCPU>>PageShift > 3*batch {
+			p.flags |= pcpfFreeHighBatch
+		} else {
+			p.flags &^= pcpfFreeHighBatch
+		}
 		p.mu.Unlock()
 	}
 }
+
+// llcSlicePerCPU is the last-level cache per CPU mmsim assumes (the
+// kernel reads it from the cache topology): 2 MiB, typical of x86_64.
+const llcSlicePerCPU = 2 << 20
 
 // nrPCPAlloc returns how many blocks a refill of an empty list takes, and
 // tunes pcp->high and alloc_factor.
@@ -251,7 +261,7 @@ func (z *Zone) rmqueueBulk(t *memalloc.Task, order Order, count int, l *deque, m
 // from the buddy lists when it is empty.
 //
 // Kernel: mm/page_alloc.c:rmqueue_pcplist(), __rmqueue_pcplist().
-func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, owner uint8, local bool) (PFN, bool) {
+func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, owner uint8, hit, local bool) (PFN, bool) {
 	p := &z.pcp[t.CPU()]
 	p.mu.Lock()
 	p.freeCount >>= 1
@@ -268,22 +278,28 @@ func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype,
 			return 0, false
 		}
 	}
-	pfn := z.pcpTake(p, l, order, owner, local)
+	pfn := z.pcpTake(p, l, order, owner, hit, local)
 	p.mu.Unlock()
 	return pfn, true
 }
 
 // pcpTake takes the first block of a non-empty pcp list for a caller and
-// counts the allocation (pgalloc_<zone>; numa_hit and numa_local when it is
-// local, the caller counting the other NUMA events).
+// counts the allocation (pgalloc_<zone>, numa_hit, numa_local; the caller
+// counts the remote NUMA events).
 // Preconditions: p.mu is held; l is one of p's lists, not empty.
 //
 // Kernel: mm/page_alloc.c:__rmqueue_pcplist(), rmqueue_pcplist().
-func (z *Zone) pcpTake(p *pcpLists, l *deque, order Order, owner uint8, local bool) PFN {
+func (z *Zone) pcpTake(p *pcpLists, l *deque, order Order, owner uint8, hit, local bool) PFN {
 	off := l.popFront()
 	z.mm.setOwnerState(off, owner)
+	if owner&psMovable != 0 {
+		z.countMovable(z.mm.pfnAt(off), order, 1)
+	}
 	p.count -= 1 << order
 	p.ev.pgalloc += 1 << order
+	if hit {
+		p.ev.numaHit++
+	}
 	if local {
 		p.ev.numaLocal++
 	}
@@ -438,7 +454,19 @@ func (z *Zone) drainPCP(t *memalloc.Task, cpu int) {
 	p.mu.Unlock()
 }
 
-func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
+// clampInt is the kernel's clamp(): hi when v >= hi, else lo when v <= lo
+// (so lo wins only below both when lo > hi).
+//
+// Kernel: include/linux/minmax.h:__clamp().
+func clampInt(v, lo, hi int) int {
+	switch {
+	case v >= hi:
+		return hi
+	case v <= lo:
+		return lo
+	}
+	return v
+}
 
 // roundDownPow2 returns the largest power of two ≤ n (n ≥ 1).
 //

@@ -46,6 +46,9 @@ const pagetypeinfoCap = 100000
 func (a *Allocator) WritePagetypeinfo(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	for _, n := range a.nodes {
+		if !n.hasMemory() {
+			continue // only N_MEMORY nodes
+		}
 		fmt.Fprintf(bw, "Page block order: %d\n", PageblockOrder)
 		fmt.Fprintf(bw, "Pages per block:  %d\n", PageblockNrPages)
 		bw.WriteByte('\n')

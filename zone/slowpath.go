@@ -3,6 +3,7 @@ package zone
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/mmsim/mmsim/gfp"
@@ -32,6 +33,10 @@ type Reclaimer interface {
 	// ReclaimablePages returns what reclaim could still free in z: file
 	// LRU pages, and anon LRU pages when swap can take them.
 	ReclaimablePages(z *Zone) int64
+	// KswapdRunning reports whether node n's kswapd is awake (not waiting
+	// on kswapd_wait): on machines with several nodes, the fast path skips
+	// such nodes in a first pass.
+	KswapdRunning(n *Node) bool
 }
 
 // CompactResult is the outcome of direct compaction.
@@ -41,7 +46,8 @@ type CompactResult int
 
 // The compaction results the slow path distinguishes.
 const (
-	CompactSkipped  CompactResult = iota // not attempted: not suitable, or deferred
+	CompactSkipped  CompactResult = iota // not attempted: not suitable
+	CompactDeferred                      // not attempted: deferred after recent failures
 	CompactComplete                      // a full pass ran, no suitable page made
 	CompactSuccess                       // a suitable free page should now exist
 )
@@ -60,8 +66,11 @@ const (
 // Kernel: mm/compaction.c (try_to_compact_pages,
 // compaction_zonelist_suitable).
 type Compactor interface {
-	// TryToCompactPages compacts for the request at the priority.
-	TryToCompactPages(t *memalloc.Task, zonelist []*Zone, order Order, mask gfp.Mask, highest gfp.ZoneType, prio int) CompactResult
+	// TryToCompactPages compacts for the request at the priority. When
+	// compaction captured a free block of the order for the caller (the
+	// kernel's capture_control), it returns it with captured set; the
+	// block is then the caller's, already taken off the free lists.
+	TryToCompactPages(t *memalloc.Task, zonelist []*Zone, order Order, mask gfp.Mask, highest gfp.ZoneType, prio int) (result CompactResult, page PFN, captured bool)
 	// ZonelistSuitable reports whether compaction could make a page of
 	// the order in some zone of the zonelist.
 	ZonelistSuitable(zonelist []*Zone, order Order, highest gfp.ZoneType) bool
@@ -347,6 +356,12 @@ retry:
 			goto nopage
 		}
 		if oomProgress {
+			if nofail && sp.Reclaim == nil && sp.OOM == nil {
+				// Only the NOFAIL fallback "progressed": with no reclaim
+				// and no OOM killer nothing can ever free memory, and
+				// the kernel would goto retry for ever.
+				return 0, false, a.nofailDeadlock(mask, order)
+			}
 			noProgress = 0
 			goto retry
 		}
@@ -362,15 +377,21 @@ nopage:
 		if sp.Reclaim == nil && sp.OOM == nil {
 			// The kernel would goto retry for ever: nothing here can
 			// free memory, so say so instead of hanging.
-			return 0, false, fmt.Errorf("%w: __GFP_NOFAIL %s order %d stuck in __alloc_pages_slowpath's "+
-				"retry loop: no zone has a free block, and the machine has neither reclaim nor an OOM killer",
-				ErrDeadlock, mask.Mode(), order)
+			return 0, false, a.nofailDeadlock(mask, order)
 		}
 		goto retry
 	}
 fail:
 	a.warnAlloc(t, mask, order)
 	return 0, false, &AllocError{Order: order, Mask: mask}
+}
+
+// nofailDeadlock is the error of a blocking NOFAIL request the machine can
+// never satisfy.
+func (a *Allocator) nofailDeadlock(mask gfp.Mask, order Order) error {
+	return fmt.Errorf("%w: __GFP_NOFAIL %s order %d stuck in __alloc_pages_slowpath's retry loop: "+
+		"no zone has a free block even below the watermarks, and the machine has neither reclaim nor an OOM killer",
+		ErrDeadlock, mask.Mode(), order)
 }
 
 // cpusetFallback is a last freelist attempt with extra alloc flags, first
@@ -428,9 +449,14 @@ func (a *Allocator) directCompact(ac *allocContext, mask gfp.Mask, order Order, 
 	t := ac.t
 	// Compaction allocates to free memory, like reclaim.
 	cookie := t.SaveMemalloc()
-	*result = c.TryToCompactPages(t, ac.zonelist, order, mask, ac.highest, prio)
+	var page PFN
+	var captured bool
+	*result, page, captured = c.TryToCompactPages(t, ac.zonelist, order, mask, ac.highest, prio)
 	t.Restore(cookie)
-	if *result == CompactSkipped {
+	if captured {
+		return page, true
+	}
+	if *result == CompactSkipped || *result == CompactDeferred {
 		return 0, false
 	}
 	return a.getPageFromFreelist(ac, mask, order, af)
@@ -492,7 +518,10 @@ func (a *Allocator) shouldCompactRetry(ac *allocContext, order Order, af allocFl
 			max /= 4
 		}
 		*retries++
-		return *retries <= max
+		if *retries <= max {
+			return true
+		}
+		// Out of retries at this priority: escalate, as for a failure.
 	}
 	minPrio := CompactPrioSyncFull
 	if order > CostlyOrder {
@@ -512,6 +541,13 @@ func (a *Allocator) shouldCompactRetry(ac *allocContext, order Order, af allocFl
 // Kernel: mm/page_alloc.c:__alloc_pages_may_oom().
 func (a *Allocator) mayOOM(ac *allocContext, mask gfp.Mask, order Order) (PFN, bool, bool) {
 	t := ac.t
+	// Another task is handling the OOM: it will free memory; count it as
+	// progress and try again. (The kernel sleeps a tick here; mmsim's
+	// simulated time comes with reclaim.)
+	if !a.oomLock.TryLock() {
+		return 0, false, true
+	}
+	defer a.oomLock.Unlock()
 	// A parallel OOM kill may have freed memory: look once more, at the
 	// high watermark, so that this attempt cannot itself cause a kill.
 	if pfn, ok := a.getPageFromFreelist(ac, (mask|gfp.Hardwall)&^gfp.DirectReclaim, order, allocWmarkHigh|allocCPUSet); ok {
@@ -549,7 +585,12 @@ func (a *Allocator) unreserveHighatomic(ac *allocContext, force bool) bool {
 		}
 		z.mu.Lock()
 		ok := z.unreserveHighatomicLocked(ac.mt, force)
+		warn := z.pendingWarn
+		z.pendingWarn = ""
 		z.mu.Unlock()
+		if warn != "" { // reported after the unlock: a report sink may panic
+			a.warnOnce("unreserve_highatomic_pageblock", "mm/page_alloc.c:unreserve_highatomic_pageblock", "%s", warn)
+		}
 		if ok {
 			return true
 		}
@@ -592,6 +633,7 @@ type ratelimit struct {
 	mu      sync.Mutex
 	begin   int64
 	printed int
+	missed  int
 	started bool
 }
 
@@ -602,17 +644,24 @@ const (
 	allocStallWarn = 10 * 1e9
 )
 
-func (r *ratelimit) allow(now int64) bool {
+// allow reports whether an event may be printed now, and how many were
+// suppressed in the interval that ended (printed as "callbacks suppressed").
+func (r *ratelimit) allow(now int64) (ok bool, suppressed int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started || now-r.begin >= nopageInterval {
-		r.started, r.begin, r.printed = true, now, 0
+	if !r.started {
+		r.started, r.begin = true, now
+	}
+	if now > r.begin+nopageInterval { // time_is_before_jiffies: strictly after
+		suppressed, r.missed = r.missed, 0
+		r.begin, r.printed = now, 0
 	}
 	if r.printed < nopageBurst {
 		r.printed++
-		return true
+		return true, suppressed
 	}
-	return false
+	r.missed++
+	return false, suppressed
 }
 
 // warnAlloc reports a failed allocation, unless __GFP_NOWARN, the rate limit,
@@ -620,7 +669,16 @@ func (r *ratelimit) allow(now int64) bool {
 //
 // Kernel: mm/page_alloc.c:warn_alloc().
 func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
-	if mask&gfp.NoWarn != 0 || (mask&gfp.DMA != 0 && !a.hasManagedDMA()) || !a.nopage.allow(a.now()) {
+	if mask&gfp.NoWarn != 0 {
+		return
+	}
+	// The rate limit is consulted before the DMA test, as the kernel's
+	// short-circuit order does: a silenced DMA request uses the token.
+	ok, suppressed := a.nopage.allow(a.now())
+	if suppressed > 0 {
+		a.report(t, bug.Alloc, "lib/ratelimit.c:___ratelimit", fmt.Sprintf("warn_alloc: %d callbacks suppressed", suppressed))
+	}
+	if !ok || (mask&gfp.DMA != 0 && !a.hasManagedDMA()) {
 		return
 	}
 	a.report(t, bug.Alloc, "mm/page_alloc.c:warn_alloc", fmt.Sprintf(
@@ -633,8 +691,13 @@ func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
 //
 // Kernel: mm/page_alloc.c:check_alloc_stall_warn().
 func (a *Allocator) checkStallWarn(t *memalloc.Task, mask gfp.Mask, order Order, start int64) {
-	stall := a.now() - start
-	if stall < allocStallWarn || mask&gfp.NoWarn != 0 {
+	now := a.now()
+	stall := now - start
+	if stall < allocStallWarn || now < a.stallWarnNext.Load() || mask&gfp.NoWarn != 0 {
+		return
+	}
+	// One stall warning per 10 s for the whole machine.
+	if next := a.stallWarnNext.Load(); now < next || !a.stallWarnNext.CompareAndSwap(next, now+allocStallWarn) {
 		return
 	}
 	a.report(t, bug.Alloc, "mm/page_alloc.c:check_alloc_stall_warn", fmt.Sprintf(
@@ -651,10 +714,35 @@ func (a *Allocator) hasManagedDMA() bool {
 	return false
 }
 
-// memsAllowed prints the node list as %*pbl does: "0", "0-1".
+// memsAllowed prints the nodes with memory (N_MEMORY, a task's default
+// mems_allowed) as %*pbl prints a bitmap: "0", "0-1", "0,2-3".
 func (a *Allocator) memsAllowed() string {
-	if len(a.nodes) == 1 {
-		return "0"
+	var parts []string
+	for i := 0; i < len(a.nodes); {
+		if !a.nodes[i].hasMemory() {
+			i++
+			continue
+		}
+		j := i
+		for j+1 < len(a.nodes) && a.nodes[j+1].hasMemory() {
+			j++
+		}
+		if i == j {
+			parts = append(parts, fmt.Sprint(i))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", i, j))
+		}
+		i = j + 1
 	}
-	return fmt.Sprintf("0-%d", len(a.nodes)-1)
+	return strings.Join(parts, ",")
+}
+
+// hasMemory reports whether the node has a populated zone (N_MEMORY).
+func (n *Node) hasMemory() bool {
+	for _, z := range n.zones {
+		if z.populated() {
+			return true
+		}
+	}
+	return false
 }

@@ -63,18 +63,20 @@ func (n *Node) ModState(i NodeStat, delta int64) { n.counters[i].Add(delta) }
 func (a *Allocator) CountEvent(e VMEvent, delta int64) { a.events[e].Add(delta) }
 
 // pcpEventSums adds up the events the pcp and zone-lock paths count.
-func (z *Zone) eventSums() (pgalloc, pgfree, numaLocal int64) {
+func (z *Zone) eventSums() (pgalloc, pgfree, numaHit, numaLocal int64) {
 	for i := range z.pcp {
 		p := &z.pcp[i]
 		p.mu.Lock()
 		pgalloc += p.ev.pgalloc
 		pgfree += p.ev.pgfree
+		numaHit += p.ev.numaHit
 		numaLocal += p.ev.numaLocal
 		p.mu.Unlock()
 	}
 	z.mu.Lock()
 	pgalloc += z.stats.pgalloc
 	pgfree += z.stats.pgfree
+	numaHit += z.stats.numaHit
 	numaLocal += z.stats.numaLocal
 	z.mu.Unlock()
 	return
@@ -89,14 +91,14 @@ func (a *Allocator) Event(e VMEvent) int64 {
 		var n int64
 		t := gfp.ZoneType(e - VMPgallocDMA)
 		for _, nd := range a.nodes {
-			pg, _, _ := nd.zones[t].eventSums()
+			pg, _, _, _ := nd.zones[t].eventSums()
 			n += pg
 		}
 		return n
 	case e == VMPgfree:
 		var n int64
 		a.forEachZone(func(z *Zone) {
-			_, f, _ := z.eventSums()
+			_, f, _, _ := z.eventSums()
 			n += f
 		})
 		return n
@@ -104,17 +106,17 @@ func (a *Allocator) Event(e VMEvent) int64 {
 	return a.events[e].Load()
 }
 
-// NumaEvent returns a zone's NUMA event counter. mmsim takes the preferred
-// node to be the allocating CPU's, so NUMA_HIT equals NUMA_LOCAL, and
-// NUMA_MISS, NUMA_FOREIGN and NUMA_OTHER come from allocations served by
-// another node's zone; NUMA_INTERLEAVE needs mempolicies, which mmsim does
-// not model.
+// NumaEvent returns a zone's NUMA event counter. NUMA_INTERLEAVE needs
+// mempolicies, which mmsim does not model.
 //
 // Kernel: mm/vmstat.c:zone_numa_event_state(), mm/page_alloc.c:zone_statistics().
 func (z *Zone) NumaEvent(i NumaStat) int64 {
 	switch i {
-	case NumaHit, NumaLocal:
-		_, _, local := z.eventSums()
+	case NumaHit:
+		_, _, hit, _ := z.eventSums()
+		return hit
+	case NumaLocal:
+		_, _, _, local := z.eventSums()
 		return local
 	}
 	return z.numaRemote[i].Load()

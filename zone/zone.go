@@ -98,6 +98,9 @@ type Zone struct {
 	freeHighatomic atomic.Int64
 	// reservedHighatomic is nr_reserved_highatomic. Protected by mu.
 	reservedHighatomic int64
+	// pendingWarn holds a WARN raised under mu, reported after the unlock.
+	// Protected by mu.
+	pendingWarn string
 
 	// wmark holds the watermarks (min, low, high, promo) and boost the
 	// watermark boost. Written under mu (boost) or at setup; read
@@ -123,17 +126,19 @@ type Zone struct {
 	// counters are the zone counters layers above zone keep.
 	counters zoneCounters
 	// numaRemote counts NUMA_MISS, NUMA_FOREIGN and NUMA_OTHER, which
-	// only allocations served by another node's zone produce. Atomic: they
-	// are counted outside the zone's locks.
+	// only allocations served away from the preferred or the CPU's node
+	// produce. Atomic: they are counted outside the zone's locks.
 	numaRemote [nrNumaStats]atomic.Int64
 	// trace is the allocator's tracer.
 	trace *tracer
+	// ops counts operations, for the invariants build's sampled checks.
+	ops atomic.Int64
 }
 
 // zoneEvents are the vm events counted on the zone-lock paths (the pcp path
 // counts per CPU, in pcpLists.ev). Protected by Zone.mu.
 type zoneEvents struct {
-	pgalloc, pgfree, numaLocal int64
+	pgalloc, pgfree, numaHit, numaLocal int64
 }
 
 // Zone flags.
@@ -206,9 +211,13 @@ func (z *Zone) blockMT(pfn PFN) gfp.Migratetype {
 	return gfp.Migratetype(z.pageblockMT[z.pageblockIndex(pfn)].Load())
 }
 
-// setBlockMT sets the migratetype of pfn's pageblock.
+// setBlockMT sets the migratetype of pfn's pageblock; without mobility
+// grouping every pcp type becomes UNMOVABLE.
 //
 // Kernel: mm/page_alloc.c:set_pageblock_migratetype().
 func (z *Zone) setBlockMT(pfn PFN, mt gfp.Migratetype) {
+	if z.node.alloc.mobilityDisabled && int(mt) < gfp.MigratePCPTypes {
+		mt = mtUnmovable
+	}
 	z.pageblockMT[z.pageblockIndex(pfn)].Store(int32(mt))
 }

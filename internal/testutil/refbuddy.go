@@ -65,12 +65,12 @@ func (b *RefBuddy) unlink(pfn int32, o int) {
 // Alloc takes a block of the order; ok is false when none is free.
 func (b *RefBuddy) Alloc(order int) (pfn int32, ok bool) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	o := order
 	for o <= RefMaxOrder && b.heads[o] < 0 {
 		o++
 	}
 	if o > RefMaxOrder {
+		b.mu.Unlock()
 		return 0, false
 	}
 	pfn = b.heads[o]
@@ -80,13 +80,13 @@ func (b *RefBuddy) Alloc(order int) (pfn int32, ok bool) {
 		b.push(pfn+1<<o, o)
 	}
 	b.free -= 1 << order
+	b.mu.Unlock()
 	return pfn, true
 }
 
 // Free returns a block, merging it with its free buddies.
 func (b *RefBuddy) Free(pfn int32, order int) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.free += 1 << order
 	for order < RefMaxOrder {
 		buddy := pfn ^ 1<<order
@@ -98,6 +98,7 @@ func (b *RefBuddy) Free(pfn int32, order int) {
 		order++
 	}
 	b.push(pfn, order)
+	b.mu.Unlock()
 }
 
 // FreePages returns the number of free pages.
@@ -126,13 +127,14 @@ func NewFreeStack(pages int) *FreeStack {
 // Pop takes a page.
 func (s *FreeStack) Pop() (int32, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	n := len(s.pages)
 	if n == 0 {
+		s.mu.Unlock()
 		return 0, false
 	}
 	p := s.pages[n-1]
 	s.pages = s.pages[:n-1]
+	s.mu.Unlock()
 	return p, true
 }
 

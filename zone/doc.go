@@ -18,8 +18,8 @@
 // The kernel's struct page is 64 bytes. mmsim keeps per-page state only
 // where a MAX_ORDER block is split: two state bytes and two free-list links
 // (10 bytes a page), in chunks made on first split and pooled when the block
-// merges whole again (memmap.go). A machine right after boot costs a few
-// hundred bytes per GiB.
+// merges whole again (memmap.go). A machine right after boot costs about
+// 13 KiB per GiB (0.05 bytes a page).
 //
 // # Deliberate differences
 //

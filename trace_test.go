@@ -208,3 +208,33 @@ func TestNumaStatistics(t *testing.T) {
 	require.Equal(t, int64(1), remote.NumaEvent(zone.NumaOther))
 	require.Zero(t, remote.NumaEvent(zone.NumaHit))
 }
+
+// TestFreeBatchedEvents frees a batch of order-0 pages: the kernel's
+// free_unref_folios fires mm_page_free for every page first, then
+// mm_page_free_batched (whose format prints order=0) for each.
+//
+// Reference: mm/page_alloc.c:free_unref_folios(), include/trace/events/kmem.h.
+func TestFreeBatchedEvents(t *testing.T) {
+	s := newSystem(t, mib256())
+	tk := s.NewTask("release")
+	pages := make([]zone.Page, 4)
+	n, err := s.AllocPagesBulk(tk, gfp.Kernel, pages)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	var rec recorder
+	s.Trace(rec.add)
+	require.NoError(t, s.FreePagesBatched(tk, pages))
+	evs := rec.take()
+	require.Len(t, evs, 8)
+	for i, e := range evs {
+		want := zone.EvPageFree
+		if i >= 4 {
+			want = zone.EvPageFreeBatched
+		}
+		require.Equal(t, want, e.Kind, "event %d", i)
+		require.Equal(t, pages[i%4].PFN(), e.PFN)
+	}
+	require.True(t, strings.HasSuffix(evs[4].String(), "kmem:mm_page_free_batched: page=0x"+
+		strings.TrimPrefix(pages[0].String(), "pfn=0x")+" "+pages[0].String()+" order=0"))
+	require.ErrorIs(t, s.FreePagesBatched(tk, pages[:1]), mmsim.ErrBug, "a batch with a page already free is refused whole")
+}

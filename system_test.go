@@ -187,6 +187,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 			_, err := s.AllocPages(tk, gfp.Kernel|gfp.Movable|gfp.Reclaimable, 0)
 			return err
 		}, mmsim.ErrInvalid},
+		{"a bad zone combination wins over both mobility bits (gfp_zone runs first)", func() error {
+			_, err := s.AllocPages(tk, gfp.Kernel|gfp.DMA|gfp.DMA32|gfp.Movable|gfp.Reclaimable, 0)
+			return err
+		}, mmsim.ErrBug},
 		{"both mobility bits, in bulk", func() error {
 			_, err := s.AllocPagesBulk(tk, gfp.Kernel|gfp.Movable|gfp.Reclaimable, make([]zone.Page, 4))
 			return err

@@ -376,9 +376,6 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	mask &= a.allowedMask
 	mask = t.GFPContext(mask)
-	if mask.MobilityConflict() {
-		return Page{}, a.mobilityConflict(t, mask)
-	}
 	if a.opts.Hooks == nil && !a.trace.enabled() {
 		if pfn, ok := a.allocFast(t, mask, order); ok {
 			return Page{pfn: pfn}, nil
@@ -388,6 +385,10 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	if err := a.prepare(&ac, mask); err != nil {
 		a.report(t, bug.Bug, "mm/page_alloc.c:prepare_alloc_pages", "VM_BUG_ON: "+err.Error())
 		return Page{}, fmt.Errorf("%w: gfp_zone: %w", ErrBug, err)
+	}
+	// gfp_migratetype runs after gfp_zone, as in prepare_alloc_pages.
+	if mask.MobilityConflict() {
+		return Page{}, a.mobilityConflict(t, mask)
 	}
 	if h := a.opts.Hooks; h != nil {
 		h.MightAlloc(t, mask)
@@ -426,7 +427,7 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 // Kernel: mm/page_alloc.c:get_page_from_freelist(), rmqueue_pcplist().
 func (a *Allocator) allocFast(t *memalloc.Task, mask gfp.Mask, order Order) (PFN, bool) {
 	zb := mask & gfp.ZoneMask
-	if zoneBad[zb] || order > CostlyOrder {
+	if zoneBad[zb] || order > CostlyOrder || mask.MobilityConflict() {
 		return 0, false
 	}
 	node := a.cpuNode[t.CPU()]

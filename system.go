@@ -72,7 +72,9 @@ func (s *System) Close() error {
 	return nil
 }
 
-// Now returns the simulated time in nanoseconds.
+// Now returns the simulated time in nanoseconds. Nothing advances it yet:
+// the modelled costs and the daemons that move it come with reclaim, so
+// every event and report of this version is stamped 0.
 func (s *System) Now() int64 { return s.clock.Load() }
 
 // NewTask returns a new task of this System, with the next pid and the next

@@ -440,7 +440,7 @@ func (a *Allocator) allocFast(t *memalloc.Task, mask gfp.Mask, order Order) (PFN
 	// The fast path's alloc flags (ALLOC_WMARK_LOW, KSWAPD, NOFRAGMENT)
 	// hold no reserve bit: 0 gives the same watermark answer.
 	if z.flags.Load()&(zoneBelowHigh|zoneBoostedWatermark) != 0 ||
-		!z.watermarkFast0(order, z.wmarkPages(WmarkHigh), hz, 0) && !z.watermarkFast(order, z.wmarkPages(WmarkHigh), hz, 0) {
+		!z.watermarkFast0(order, z.wmarkPages(WmarkHigh), hz, 0) && !z.watermarkRest(order, z.wmarkPages(WmarkHigh), hz, 0) {
 		return 0, false
 	}
 	mt := mask.Migratetype()
@@ -513,13 +513,13 @@ retry:
 		}
 		if z.flags.Load()&zoneBelowHigh == 0 {
 			if z.watermarkFast0(order, z.wmarkPages(WmarkHigh), ac.highest, af) ||
-				z.watermarkFast(order, z.wmarkPages(WmarkHigh), ac.highest, af) {
+				z.watermarkRest(order, z.wmarkPages(WmarkHigh), ac.highest, af) {
 				goto try
 			}
 			z.flags.Or(zoneBelowHigh)
 		}
 		if !z.watermarkFast0(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) &&
-			!z.watermarkFast(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) {
+			!z.watermarkRest(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) {
 			if af&allocNoWatermarks == 0 {
 				continue
 			}
@@ -592,27 +592,42 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 // __free_pages_ok().
 func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	// The common case, checked inline: the head of an allocated block of
-	// this order. Anything else goes to checkFree for its error.
+	// this order. Anything else goes to checkFree, for its error.
+	var z *Zone
+	var st uint8
 	if t != nil && uint(order) <= uint(MaxPageOrder) {
-		if z := a.ZoneOf(p.pfn); z != nil && uint(t.CPU()) < uint(len(z.pcp)) {
-			if st := z.mm.ownerState(z.mm.off(p.pfn)); st&^psMovable == psAlloc|uint8(order) {
-				if a.trace.enabled() {
-					a.trace.emit(t, Event{Kind: EvPageFree, PFN: p.pfn, Order: order})
-				}
-				a.freeChecked(t, z, p, order, st, EvPageFree)
-				return nil
-			}
+		if z = a.ZoneOf(p.pfn); z != nil && uint(t.CPU()) < uint(len(z.pcp)) {
+			st = z.mm.ownerState(z.mm.off(p.pfn))
 		}
 	}
-	z, st, err := a.checkFree(t, p, order)
-	if err != nil {
-		return err
+	if z == nil || st&^psMovable != psAlloc|uint8(order) {
+		var err error
+		if z, st, err = a.checkFree(t, p, order); err != nil {
+			return err
+		}
+	}
+	a.freePrepare(t, p, order)
+	a.freeChecked(t, z, p, order, st)
+	return nil
+}
+
+// freePrepare runs what free_pages_prepare does that is seen from outside:
+// the hooks and the mm_page_free tracepoint.
+//
+// Kernel: mm/page_alloc.c:free_pages_prepare().
+func (a *Allocator) freePrepare(t *memalloc.Task, p Page, order Order) {
+	if a.opts.Hooks != nil || a.trace.on.Load() { // two loads, inline on the fast path (a.trace is never nil)
+		a.freePrepareSlow(t, p, order)
+	}
+}
+
+func (a *Allocator) freePrepareSlow(t *memalloc.Task, p Page, order Order) {
+	if h := a.opts.Hooks; h != nil {
+		h.FreePrepare(t, p, order)
 	}
 	if a.trace.enabled() {
 		a.trace.emit(t, Event{Kind: EvPageFree, PFN: p.pfn, Order: order})
 	}
-	a.freeChecked(t, z, p, order, st, EvPageFree)
-	return nil
 }
 
 // sometimes runs the zone's invariant checker every checkEvery calls, under
@@ -679,16 +694,10 @@ func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error 
 }
 
 // freeChecked returns a block checkFree accepted, whose owner state is st,
-// to the pcp or buddy lists.
+// to the pcp or buddy lists (after freePrepare).
 //
-// Kernel: mm/page_alloc.c:__free_frozen_pages(), free_pages_prepare().
-func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, st uint8, ev EventKind) {
-	if h := a.opts.Hooks; h != nil && ev != EvPageFreeBatched { // a batch ran them in its first pass
-		h.FreePrepare(t, p, order)
-	}
-	if ev == EvPageFreeBatched && a.trace.enabled() {
-		a.trace.emit(t, Event{Kind: ev, PFN: p.pfn})
-	}
+// Kernel: mm/page_alloc.c:__free_frozen_pages().
+func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, st uint8) {
 	off := z.mm.off(p.pfn)
 	if pcpAllowedOrder(order) {
 		mt := z.blockMT(p.pfn)
@@ -766,8 +775,6 @@ func (a *Allocator) report(t *memalloc.Task, k bug.Kind, site, text string) {
 	if t != nil {
 		r.Comm, r.PID = t.Comm(), t.PID()
 	}
-	if a.opts.Now != nil {
-		r.Time = a.opts.Now()
-	}
+	r.Time = a.now()
 	a.opts.Report(r)
 }

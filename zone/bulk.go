@@ -60,7 +60,7 @@ func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page
 		if c.node != ac.zonelist[ac.preferred].node {
 			break
 		}
-		if c.watermarkFast(0, c.wmarkPages(WmarkLow)+int64(want), prefType, af) {
+		if mark := c.wmarkPages(WmarkLow) + int64(want); c.watermarkFast0(0, mark, prefType, af) || c.watermarkRest(0, mark, prefType, af) {
 			z = c
 			break
 		}
@@ -155,15 +155,13 @@ func (a *Allocator) FreePagesBatched(t *memalloc.Task, pages []Page) error {
 	// First pass: free_pages_prepare per page (hooks, mm_page_free);
 	// second pass: each page to the pcp list, with mm_page_free_batched.
 	for _, p := range pages {
-		if h := a.opts.Hooks; h != nil {
-			h.FreePrepare(t, p, 0)
-		}
-		if a.trace.enabled() {
-			a.trace.emit(t, Event{Kind: EvPageFree, PFN: p.pfn})
-		}
+		a.freePrepare(t, p, 0)
 	}
 	for i, p := range pages {
-		a.freeChecked(t, zones[i], p, 0, states[i], EvPageFreeBatched)
+		if a.trace.enabled() {
+			a.trace.emit(t, Event{Kind: EvPageFreeBatched, PFN: p.pfn})
+		}
+		a.freeChecked(t, zones[i], p, 0, states[i])
 	}
 	return nil
 }

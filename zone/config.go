@@ -86,7 +86,9 @@ type Config struct {
 var ErrConfig = errors.New("zone: invalid machine configuration")
 
 // maxPFN bounds the simulated physical address space: 2^46 bytes, the x86_64
-// four-level paging limit (MAX_PHYSMEM_BITS 46).
+// four-level paging limit.
+//
+// Kernel: arch/x86/include/asm/sparsemem.h:MAX_PHYSMEM_BITS (46).
 const maxPFN = PFN(1) << (46 - PageShift)
 
 // Validate checks the configuration and returns an error listing every

@@ -63,7 +63,7 @@
 //	__rmqueue_claim, __rmqueue_steal        rmqueueClaim, rmqueueSteal
 //	__free_one_page, expand                 freeOnePage, expand
 //	reserve/unreserve_highatomic_pageblock  reserveHighatomicLocked, unreserveHighatomicLocked
-//	__zone_watermark_ok, zone_watermark_fast watermarkOKFree, watermarkFast
+//	__zone_watermark_ok, zone_watermark_fast watermarkOKFree, watermarkFast0 || watermarkRest
 //	__setup_per_zone_wmarks                 setupWmarks
 //	setup_per_zone_lowmem_reserve           setupLowmemReserve
 //	calculate_min_free_kbytes               minFreeKbytes

@@ -177,13 +177,15 @@ func (a *Allocator) WriteZoneinfo(w io.Writer) error {
 	return bw.Flush()
 }
 
-// memmapBootPages is nr_memmap_boot_pages: the pages of struct page the
-// kernel allocated at boot, 512 for each 128 MiB memory section that has
-// memory.
+// memmapBootPages is nr_memmap_boot_pages: the pages of struct page (64
+// bytes each) the kernel allocated at boot, 512 for each 128 MiB memory
+// section that has memory. The live machine's 98304 (24 GiB, 192 sections)
+// agrees.
 //
-// Kernel: mm/sparse.c:sparse_init_nid() (memmap_boot_pages_add).
+// Kernel: mm/sparse.c:sparse_init_nid() (memmap_boot_pages_add),
+// arch/x86/include/asm/sparsemem.h:SECTION_SIZE_BITS (27).
 func (a *Allocator) memmapBootPages() int64 {
-	const sectionShift = 27 - PageShift // SECTION_SIZE_BITS 27
+	const sectionShift = 27 - PageShift
 	sections := map[PFN]bool{}
 	a.forEachZone(func(z *Zone) {
 		if z.present == 0 {
@@ -225,7 +227,11 @@ func (a *Allocator) WriteVmstat(w io.Writer) error {
 	return bw.Flush()
 }
 
-// vmallocTotalKB is VMALLOC_TOTAL >> 10 with 4-level paging on x86_64.
+// vmallocTotalKB is VMALLOC_TOTAL >> 10 with 4-level paging on x86_64, as
+// the live machine's /proc/meminfo prints it.
+//
+// Kernel: arch/x86/include/asm/pgtable_64_types.h:VMALLOC_SIZE_TB_L4 (32 TiB;
+// VMALLOC_END is VMALLOC_START + 32 TiB - 1).
 const vmallocTotalKB = 34359738367
 
 // WriteMeminfo writes /proc/meminfo.

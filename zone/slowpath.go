@@ -431,7 +431,7 @@ func (a *Allocator) directReclaim(ac *allocContext, mask gfp.Mask, order Order, 
 			return pfn, ok
 		}
 		a.unreserveHighatomic(ac, false)
-		a.drainAllPages(t)
+		a.DrainAllPages(t)
 		drained = true
 	}
 }
@@ -598,10 +598,11 @@ func (a *Allocator) unreserveHighatomic(ac *allocContext, force bool) bool {
 	return false
 }
 
-// drainAllPages returns every CPU's pcp pages to the buddy lists.
+// DrainAllPages returns every CPU's pcp pages to the buddy lists, as
+// drain_all_pages(NULL) does.
 //
 // Kernel: mm/page_alloc.c:drain_all_pages().
-func (a *Allocator) drainAllPages(t *memalloc.Task) {
+func (a *Allocator) DrainAllPages(t *memalloc.Task) {
 	a.forEachZone(func(z *Zone) {
 		if !z.populated() {
 			return
@@ -611,12 +612,6 @@ func (a *Allocator) drainAllPages(t *memalloc.Task) {
 		}
 	})
 }
-
-// DrainAllPages returns every CPU's pcp pages to the buddy lists, as
-// drain_all_pages(NULL) does.
-//
-// Kernel: mm/page_alloc.c:drain_all_pages().
-func (a *Allocator) DrainAllPages(t *memalloc.Task) { a.drainAllPages(t) }
 
 func (a *Allocator) now() int64 {
 	if a.opts.Now == nil {

@@ -82,7 +82,8 @@ func (z *Zone) WatermarkOK(order Order, i int, highest gfp.ZoneType) bool {
 
 // watermarkFast0 is zone_watermark_fast's order-0 shortcut alone, small
 // enough to inline: usable free pages above the mark and the reserve. When
-// it says no, watermarkFast gives the full answer.
+// it says no, watermarkRest gives the rest of the answer; callers write
+// watermarkFast0(…) || watermarkRest(…), which is zone_watermark_fast.
 //
 // Kernel: mm/page_alloc.c:zone_watermark_fast().
 func (z *Zone) watermarkFast0(order Order, mark int64, highest gfp.ZoneType, af allocFlags) bool {
@@ -96,21 +97,13 @@ func (z *Zone) watermarkFast0(order Order, mark int64, highest gfp.ZoneType, af 
 	return free > mark+z.lowmemReserve[highest]
 }
 
-// watermarkFast is zone_watermark_fast: an order-0 shortcut before the full
-// check, and for __GFP_HIGH order-0 requests at the min mark, a second
-// chance with the boost ignored.
+// watermarkRest is zone_watermark_fast after its order-0 shortcut (see
+// watermarkFast0): the full check, and for __GFP_HIGH order-0 requests at
+// the min mark, a second chance with the boost ignored.
 //
 // Kernel: mm/page_alloc.c:zone_watermark_fast().
-func (z *Zone) watermarkFast(order Order, mark int64, highest gfp.ZoneType, af allocFlags) bool {
+func (z *Zone) watermarkRest(order Order, mark int64, highest gfp.ZoneType, af allocFlags) bool {
 	free := z.freePages.Load()
-	if order == 0 {
-		usable := free
-		reserved := z.unusableFree(0, af)
-		usable -= min(usable, reserved)
-		if usable > mark+z.lowmemReserve[highest] {
-			return true
-		}
-	}
 	if z.watermarkOKFree(order, mark, highest, af, free) {
 		return true
 	}

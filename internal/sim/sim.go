@@ -1,0 +1,170 @@
+// Package sim is mmsim's simulated time: one virtual clock per machine, in
+// nanoseconds, and the daemons (kswapd, the flushers, the OOM reaper) that
+// run as time passes.
+//
+// The clock moves only when the simulation says so: a modelled cost (pages
+// scanned, swap written) advances it; a wait (a one-tick sleep, a throttle)
+// lets the daemons due before its deadline run, in time order, and ends when
+// its condition holds or the deadline passes. Daemons never run on their own
+// goroutines in the deterministic mode: they run inside waits, or when the
+// machine's owner steps them, so a seeded program is reproducible bit for
+// bit. Every method is safe for concurrent use.
+//
+// Kernel: include/linux/jiffies.h (HZ), kernel/sched/wait.c (the waits).
+package sim
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// HZ is the tick rate for everything the kernel counts in jiffies: the OOM
+// reaper delay, one-tick sleeps, the stall warning. CONFIG_HZ_250, the
+// x86_64 defconfig.
+const HZ = 250
+
+// Jiffy is one tick in nanoseconds.
+const Jiffy = int64(1e9 / HZ)
+
+// Never is the wake time of a daemon with nothing to do until it is woken.
+const Never = int64(math.MaxInt64)
+
+// A Daemon is a kernel thread of the simulated machine.
+type Daemon interface {
+	// Name is the thread's comm, as ps prints it ("kswapd0").
+	Name() string
+	// Next returns when the daemon next wants to run: Never while it
+	// sleeps until woken.
+	Next() int64
+	// Run does one bounded step of the daemon's work at time now; Next
+	// then says when it wants to run again. Run must not sleep or
+	// advance the clock: a daemon's own work runs on its own CPU, and
+	// it accounts for it in its next wake time.
+	Run(now int64)
+}
+
+// Clock is a machine's clock and its daemons.
+type Clock struct {
+	now atomic.Int64
+
+	mu      sync.Mutex // protects daemons, serializes daemon steps
+	daemons []Daemon
+}
+
+// Now returns the simulated time in nanoseconds since boot.
+func (c *Clock) Now() int64 { return c.now.Load() }
+
+// Advance moves the clock forward by d nanoseconds of modelled work on the
+// caller's CPU, and runs the daemons that fell due meanwhile — unless
+// another goroutine is running daemons already, which will see them.
+func (c *Clock) Advance(d int64) {
+	if d <= 0 {
+		return
+	}
+	now := c.now.Add(d)
+	if !c.mu.TryLock() {
+		return
+	}
+	defer c.mu.Unlock()
+	for {
+		dm, when := c.due(now)
+		if dm == nil {
+			return
+		}
+		dm.Run(max(when, 0))
+	}
+}
+
+// advanceTo moves the clock to t unless it is already past it.
+func (c *Clock) advanceTo(t int64) {
+	for {
+		now := c.now.Load()
+		if now >= t || c.now.CompareAndSwap(now, t) {
+			return
+		}
+	}
+}
+
+// Register adds a daemon. Daemons run in the order registered when due at
+// the same time.
+func (c *Clock) Register(d Daemon) {
+	c.mu.Lock()
+	c.daemons = append(c.daemons, d)
+	c.mu.Unlock()
+}
+
+// Daemons returns the registered daemons.
+func (c *Clock) Daemons() []Daemon {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Daemon(nil), c.daemons...)
+}
+
+// due returns the daemon due first at or before deadline, or nil.
+func (c *Clock) due(deadline int64) (Daemon, int64) {
+	var first Daemon
+	when := Never
+	for _, d := range c.daemons {
+		if n := d.Next(); n <= deadline && n < when {
+			first, when = d, n
+		}
+	}
+	return first, when
+}
+
+// Sleep waits d nanoseconds of simulated time, or less if cond (which may
+// be nil) becomes true first; the daemons due in the meantime run, in time
+// order. It reports whether cond held. This is every sleep of the kernel's
+// own: schedule_timeout, a throttle, a wait for kswapd's progress.
+//
+// Kernel: kernel/time/sleep_timeout.c:schedule_timeout().
+func (c *Clock) Sleep(d int64, cond func() bool) bool {
+	deadline := c.Now() + max(d, 0)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if cond != nil && cond() {
+			return true
+		}
+		dm, when := c.due(deadline)
+		if dm == nil {
+			c.advanceTo(deadline)
+			return cond != nil && cond()
+		}
+		c.advanceTo(when)
+		dm.Run(c.Now())
+	}
+}
+
+// Step runs the daemon due first, if one is due before limit nanoseconds
+// from now, advancing the clock to its time. It reports whether one ran.
+func (c *Clock) Step(limit int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dm, when := c.due(c.Now() + limit)
+	if dm == nil {
+		return false
+	}
+	c.advanceTo(when)
+	dm.Run(c.Now())
+	return true
+}
+
+// RunUntilIdle runs daemons until none is due within limit nanoseconds of
+// simulated time from the start, and returns how many steps ran.
+func (c *Clock) RunUntilIdle(limit int64) int {
+	deadline := c.Now() + limit
+	n := 0
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		dm, when := c.due(deadline)
+		if dm == nil {
+			return n
+		}
+		c.advanceTo(when)
+		dm.Run(c.Now())
+		n++
+	}
+}

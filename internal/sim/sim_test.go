@@ -1,0 +1,62 @@
+package sim
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// tickDaemon runs every period until it has run n times.
+type tickDaemon struct {
+	name   string
+	next   int64
+	period int64
+	runs   []int64
+	n      int
+}
+
+func (d *tickDaemon) Name() string { return d.name }
+func (d *tickDaemon) Next() int64  { return d.next }
+func (d *tickDaemon) Run(now int64) {
+	d.runs = append(d.runs, now)
+	if len(d.runs) >= d.n {
+		d.next = Never
+		return
+	}
+	d.next = now + d.period
+}
+
+func TestSleepRunsDueDaemonsInOrder(t *testing.T) {
+	var c Clock
+	a := &tickDaemon{name: "a", next: 10, period: 100, n: 3}
+	b := &tickDaemon{name: "b", next: 50, period: 1000, n: 5}
+	c.Register(a)
+	c.Register(b)
+	c.Advance(5)
+	assert.False(t, c.Sleep(300, nil))
+	assert.Equal(t, int64(305), c.Now())
+	assert.Equal(t, []int64{10, 110, 210}, a.runs)
+	assert.Equal(t, []int64{50}, b.runs)
+}
+
+func TestSleepEndsWhenConditionHolds(t *testing.T) {
+	var c Clock
+	a := &tickDaemon{name: "a", next: 0, period: Jiffy, n: 100}
+	c.Register(a)
+	ok := c.Sleep(HZ*Jiffy, func() bool { return len(a.runs) == 4 })
+	assert.True(t, ok)
+	assert.Equal(t, 3*Jiffy, c.Now(), "the fourth run is at 3 ticks")
+	assert.Equal(t, int64(4_000_000), Jiffy, "HZ=250")
+}
+
+func TestStepAndRunUntilIdle(t *testing.T) {
+	var c Clock
+	a := &tickDaemon{name: "a", next: 100, period: 100, n: 4}
+	c.Register(a)
+	assert.False(t, c.Step(50))
+	assert.True(t, c.Step(100))
+	assert.Equal(t, int64(100), c.Now())
+	assert.Equal(t, 3, c.RunUntilIdle(1e9))
+	assert.Equal(t, int64(400), c.Now())
+	assert.Equal(t, 0, c.RunUntilIdle(1e9))
+}

@@ -3,8 +3,11 @@ package mmsim
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/mm"
+	"github.com/mmsim/mmsim/reclaim"
 	"github.com/mmsim/mmsim/zone"
 )
 
@@ -36,6 +39,35 @@ type Config struct {
 	// for fail-fast debugging. PanicOnWarn does the same for WARNs, like
 	// the panic_on_warn sysctl.
 	PanicOnBug, PanicOnWarn bool
+
+	// SwapPages is the size of the swap device in pages (0: no swap, as
+	// on the live machine of ../shared/traces).
+	SwapPages int64
+	// Swappiness is vm.swappiness (0..200; the kernel's default 60).
+	Swappiness int
+	// PanicOnOOM is vm.panic_on_oom (0, 1 or 2) and OOMKillAllocatingTask
+	// vm.oom_kill_allocating_task.
+	PanicOnOOM            int
+	OOMKillAllocatingTask bool
+	// Costs are the modelled durations of reclaim's work, which advance
+	// simulated time; DefaultConfig documents its values.
+	Costs reclaim.Costs
+	// RetryCost is the modelled cost of one round of the slow path's
+	// retry loop beyond reclaim's own scanning: the zonelist walks, and
+	// the cond_resched() that ends the round, which on a machine under
+	// memory pressure (other tasks runnable) typically gives the CPU
+	// away for a scheduler slice. Default 1 ms, an assumption (the CFS
+	// minimum granularity is 0.75 ms, a tick 4 ms): it is what moves a
+	// livelocked allocation to the stall warning and the StallLimit in
+	// simulated time.
+	RetryCost time.Duration
+	// StallLimit is how much simulated time an allocation may spend
+	// looping in the slow path before it returns an error wrapping
+	// ErrDeadlock, where the kernel would loop for ever. 0 disables the
+	// limit (a request that can never succeed then hangs, as in the
+	// kernel). Default: 120 s, the hung-task detector's default timeout
+	// (DEFAULT_HUNG_TASK_TIMEOUT).
+	StallLimit time.Duration
 }
 
 // DefaultConfig returns a small machine: one node, two CPUs, 8 GiB of RAM
@@ -55,18 +87,48 @@ func DefaultConfig() Config {
 				{Type: gfp.ZoneNormal, StartPFN: 1 << 20, Spanned: 1310720, Present: 1310720, Managed: 1282048},
 			},
 		}},
-		CPUs:   2,
-		Sysctl: zone.DefaultSysctl(),
-		Seed:   1,
+		CPUs:       2,
+		Sysctl:     zone.DefaultSysctl(),
+		Seed:       1,
+		Swappiness: 60,
+		Costs:      reclaim.DefaultCosts(),
+		RetryCost:  time.Millisecond,
+		StallLimit: 120 * time.Second,
 	}
 }
 
 // validate checks the whole configuration and returns an error listing
 // every invalid field, wrapping ErrInvalid.
 func (c *Config) validate() error {
+	var errs []error
 	zc := c.zoneConfig()
 	if err := zc.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		errs = append(errs, err)
+	}
+	if c.SwapPages < 0 {
+		errs = append(errs, fmt.Errorf("SwapPages %d: a swap device has a size of 0 or more pages", c.SwapPages))
+	}
+	if c.Swappiness < 0 || c.Swappiness > 200 {
+		errs = append(errs, fmt.Errorf("Swappiness %d: vm.swappiness takes 0..200", c.Swappiness))
+	}
+	if c.PanicOnOOM < 0 || c.PanicOnOOM > 2 {
+		errs = append(errs, fmt.Errorf("PanicOnOOM %d: vm.panic_on_oom takes 0, 1 or 2", c.PanicOnOOM))
+	}
+	if c.RetryCost < 0 {
+		errs = append(errs, fmt.Errorf("RetryCost %v: a modelled cost is 0 or more", c.RetryCost))
+	}
+	if c.StallLimit < 0 {
+		errs = append(errs, fmt.Errorf("StallLimit %v: a limit is 0 (none) or positive", c.StallLimit))
+	}
+	co := c.Costs
+	for _, v := range []int64{co.ScanPage, co.SwapOutPage, co.WritebackPage, co.ShrinkObject, co.CompactMovePage} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("Costs %+v: a modelled cost is 0 or more nanoseconds", co))
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	return nil
 }
@@ -91,4 +153,7 @@ var (
 	ErrDeadlock = zone.ErrDeadlock
 	// ErrClosed: the System was closed.
 	ErrClosed = errors.New("mmsim: system closed")
+	// ErrKilled: the task was killed (by the OOM killer) and is exiting;
+	// its Context is cancelled.
+	ErrKilled = mm.ErrKilled
 )

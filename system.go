@@ -8,7 +8,11 @@ import (
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/internal/mm"
+	"github.com/mmsim/mmsim/internal/sim"
 	"github.com/mmsim/mmsim/memalloc"
+	"github.com/mmsim/mmsim/oom"
+	"github.com/mmsim/mmsim/reclaim"
 	"github.com/mmsim/mmsim/zone"
 )
 
@@ -30,9 +34,11 @@ type System struct {
 	cfg   Config
 	alloc *zone.Allocator
 
-	// clock is the simulated time in nanoseconds. Atomic: every
-	// goroutine reads it for its events.
-	clock atomic.Int64
+	// clock is the simulated time and the daemons that run in it.
+	clock   sim.Clock
+	model   *mm.Model
+	reclaim *reclaim.Reclaimer
+	oom     *oom.Killer
 
 	nextPID atomic.Int64
 	nextCPU atomic.Int64
@@ -57,11 +63,27 @@ func New(cfg Config) (*System, error) {
 	}
 	s := &System{cfg: cfg}
 	s.nextPID.Store(firstPID)
-	a, err := zone.New(cfg.zoneConfig(), zone.Options{Report: s.report, Now: s.Now})
+	a, err := zone.New(cfg.zoneConfig(), zone.Options{
+		Report:     s.report,
+		Now:        s.Now,
+		Sleep:      func(d int64) { s.clock.Sleep(d, nil) },
+		StallLimit: int64(cfg.StallLimit),
+		Advance:    s.clock.Advance,
+		RetryCost:  int64(cfg.RetryCost),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	s.alloc = a
+	s.model = mm.NewModel(a, cfg.SwapPages, s.Now)
+	s.reclaim = reclaim.New(s.model, &s.clock, reclaim.Options{Swappiness: cfg.Swappiness, Costs: cfg.Costs})
+	s.oom = oom.New(s.model, &s.clock, oom.Options{
+		PanicOnOOM:         cfg.PanicOnOOM,
+		KillAllocatingTask: cfg.OOMKillAllocatingTask,
+		ShowMem:            s.showMem,
+		Report:             s.report,
+	})
+	a.SetSlowPath(zone.SlowPath{Reclaim: s.reclaim, OOM: s.oom})
 	return s, nil
 }
 
@@ -72,10 +94,10 @@ func (s *System) Close() error {
 	return nil
 }
 
-// Now returns the simulated time in nanoseconds. Nothing advances it yet:
-// the modelled costs and the daemons that move it come with reclaim, so
-// every event and report of this version is stamped 0.
-func (s *System) Now() int64 { return s.clock.Load() }
+// Now returns the simulated time in nanoseconds since boot. Modelled work
+// (pages scanned, swap written) and waits (a one-tick sleep, a throttle)
+// advance it; nothing else does.
+func (s *System) Now() int64 { return s.clock.Now() }
 
 // NewTask returns a new task of this System, with the next pid and the next
 // CPU in turn. A Task belongs to one goroutine at a time.
@@ -84,7 +106,9 @@ func (s *System) Now() int64 { return s.clock.Load() }
 func (s *System) NewTask(name string) *memalloc.Task {
 	pid := int(s.nextPID.Add(1) - 1)
 	cpu := int((s.nextCPU.Add(1) - 1) % int64(s.cfg.CPUs))
-	return memalloc.NewTaskWith(name, memalloc.WithPID(pid), memalloc.WithCPU(cpu), memalloc.WithOwner(&s.owner))
+	t := memalloc.NewTaskWith(name, memalloc.WithPID(pid), memalloc.WithCPU(cpu), memalloc.WithOwner(&s.owner))
+	s.model.AddProc(t, false)
+	return t
 }
 
 // check refuses a task this System did not create, and calls after Close.
@@ -220,3 +244,13 @@ func (s *System) WriteVmstat(w io.Writer) error { return s.alloc.WriteVmstat(w) 
 
 // WriteMeminfo writes /proc/meminfo. Kernel: fs/proc/meminfo.c:meminfo_proc_show().
 func (s *System) WriteMeminfo(w io.Writer) error { return s.alloc.WriteMeminfo(w) }
+
+// showMem writes the Mem-Info block for the OOM report.
+func (s *System) showMem(w io.Writer, maxZone gfp.ZoneType) {
+	sw := s.model.Swap()
+	s.alloc.ShowMem(w, maxZone, zone.ShowMemExtra{
+		Hopeless:  func(nid int) bool { return s.reclaim.Kswapd(nid).Failures() >= zone.MaxReclaimRetries },
+		SwapFree:  sw.FreePages(),
+		SwapTotal: sw.TotalPages(),
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +24,7 @@ func smallConfig(dma32Pages int64) mmsim.Config {
 		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
 		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: dma32Pages, Present: dma32Pages, Managed: dma32Pages},
 	}}}
+	cfg.StallLimit = 15 * time.Second // past the 10 s stall warning, and quick
 	return cfg
 }
 

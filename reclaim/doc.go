@@ -1,9 +1,19 @@
-// Package reclaim will hold page reclaim: the LRU lists, shrinkers, direct
-// reclaim (try_to_free_pages) with its __GFP_IO/__GFP_FS rules, kswapd per
-// node, and compaction, implementing the interfaces package zone defines.
+// Package reclaim is page reclaim on the mm model: direct reclaim for the
+// page allocator's slow path (try_to_free_pages), kswapd per node, the
+// shrinkers, the flusher threads that clean dirty page cache, and the swap
+// device anonymous memory goes to. It implements zone.Reclaimer.
 //
-// Nothing is implemented yet: this package is filled in by the slow-path and
-// reclaim issue.
+// What reclaim may do follows the kernel (SPEC.md §7): it never writes dirty
+// file pages (it marks them PG_reclaim and activates them; the flushers
+// write); __GFP_IO gates adding anonymous pages to swap; __GFP_FS gates
+// pageout of dirty swap-backed pages and the filesystem shrinkers; a
+// non-blocking mask never reaches it (the allocator stops first).
 //
-// Kernel: mm/vmscan.c, mm/compaction.c.
+// Simplified, and documented where it is: the LRU cost model
+// (lru_note_cost) is not tracked, so get_scan_count's SCAN_FRACT split is
+// the plain swappiness one (60:140); workingset refault detection is not
+// modelled; a swap-out completes at once, its I/O cost charged to the
+// reclaimer; the classic two-list LRU is modelled, not MGLRU.
+//
+// Kernel: mm/vmscan.c, mm/shrinker.c, fs/super.c, fs/fs-writeback.c.
 package reclaim

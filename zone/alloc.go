@@ -85,6 +85,18 @@ type Options struct {
 	Report bug.Sink
 	// Now returns the simulated time in nanoseconds.
 	Now func() int64
+	// Sleep lets d nanoseconds of simulated time pass for a task that
+	// waits (a one-tick sleep): the daemons run meanwhile.
+	Sleep func(d int64)
+	// Advance charges d ns of modelled work to the simulated clock.
+	Advance func(d int64)
+	// RetryCost is the modelled cost, in ns, of one round of the slow
+	// path's retry loop beyond what reclaim charges itself.
+	RetryCost int64
+	// StallLimit is how long, in simulated ns, a request may loop in the
+	// slow path before it fails with ErrDeadlock instead of retrying for
+	// ever as the kernel would; 0 means no limit.
+	StallLimit int64
 }
 
 // New boots an allocator for the machine cfg describes: it builds the nodes,

@@ -216,7 +216,7 @@ func (a *Allocator) WriteVmstat(w io.Writer) error {
 	for i := NodeStat(0); i < nrNodeStats; i++ {
 		fmt.Fprintf(bw, "%s %d\n", i, nodeItemValue(a.globalNodeState(i), i))
 	}
-	thresh, bg := a.dirtyLimits()
+	thresh, bg := a.DirtyLimits()
 	for i, v := range []int64{thresh, bg, 0, a.memmapBootPages()} {
 		fmt.Fprintf(bw, "%s %d\n", vmStatNames[i], v)
 	}

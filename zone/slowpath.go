@@ -152,7 +152,7 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 		n.kswapd.order = order
 	}
 	n.kswapd.mu.Unlock()
-	if n.balanced(order, highest) && !n.watermarkBoosted(highest) {
+	if n.Balanced(order, highest) && !n.watermarkBoosted(highest) {
 		return
 	}
 	n.kswapd.mu.Lock()
@@ -163,11 +163,12 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 	}
 }
 
-// balanced reports whether some managed zone of the node up to highest meets
-// its high watermark for the order.
+// Balanced reports whether some managed zone of the node up to highest
+// meets its high watermark (with boost) for the order; a node with no
+// managed zone in range counts as balanced.
 //
 // Kernel: mm/vmscan.c:pgdat_balanced().
-func (n *Node) balanced(order Order, highest gfp.ZoneType) bool {
+func (n *Node) Balanced(order Order, highest gfp.ZoneType) bool {
 	any := false
 	for i := gfp.ZoneType(0); i <= highest; i++ {
 		z := n.zones[i]
@@ -280,6 +281,9 @@ func (a *Allocator) slowpath(ac *allocContext, mask gfp.Mask, order Order) (PFN,
 		noProgress     int
 		compactFirst   bool
 		retryReserves  = true
+		// loop names the retry that brought the request back, for the
+		// stall-limit error.
+		loop string
 	)
 	// restart: mmsim has no cpusets and its zonelists never change, so
 	// the kernel's checks that jump back here never fire.
@@ -293,6 +297,12 @@ func (a *Allocator) slowpath(ac *allocContext, mask gfp.Mask, order Order) (PFN,
 		goto nopage
 	}
 retry:
+	if loop != "" && a.opts.Advance != nil {
+		a.opts.Advance(a.opts.RetryCost)
+	}
+	if limit := a.opts.StallLimit; limit > 0 && loop != "" && a.now()-start > limit {
+		return 0, false, a.stallDeadlock(t, mask, order, a.now()-start, loop)
+	}
 	if af&allocKswapd != 0 {
 		a.wakeAllKswapds(ac, mask, order)
 	}
@@ -342,9 +352,11 @@ retry:
 		goto nopage
 	}
 	if a.shouldReclaimRetry(ac, mask, order, af, progress > 0, &noProgress) {
+		loop = "should_reclaim_retry (reclaimable pages would meet the min watermark)"
 		goto retry
 	}
 	if progress > 0 && canCompact && a.shouldCompactRetry(ac, order, af, compactResult, &compactPrio, &compactRetries) {
+		loop = "should_compact_retry"
 		goto retry
 	}
 	{
@@ -363,6 +375,11 @@ retry:
 				return 0, false, a.nofailDeadlock(mask, order)
 			}
 			noProgress = 0
+			loop = "__alloc_pages_may_oom (the OOM killer reported progress"
+			if mask&gfp.FS == 0 {
+				loop += ": out_of_memory() never kills for a request without __GFP_FS"
+			}
+			loop += ")"
 			goto retry
 		}
 	}
@@ -379,11 +396,19 @@ nopage:
 			// free memory, so say so instead of hanging.
 			return 0, false, a.nofailDeadlock(mask, order)
 		}
+		loop = "the __GFP_NOFAIL retry at nopage"
 		goto retry
 	}
 fail:
 	a.warnAlloc(t, mask, order)
 	return 0, false, &AllocError{Order: order, Mask: mask}
+}
+
+// stallDeadlock is the error of a request still looping in the slow path
+// after the stall limit of simulated time: the kernel would loop on.
+func (a *Allocator) stallDeadlock(t *memalloc.Task, mask gfp.Mask, order Order, stall int64, loop string) error {
+	return fmt.Errorf("%w: %s: order %d %s still in __alloc_pages_slowpath after %d s of simulated time (the stall limit), "+
+		"looping through %s: the kernel would retry for ever", ErrDeadlock, t.Comm(), order, mask.Mode(), stall/1e9, loop)
 }
 
 // nofailDeadlock is the error of a blocking NOFAIL request the machine can
@@ -496,6 +521,11 @@ func (a *Allocator) shouldReclaimRetry(ac *allocContext, mask gfp.Mask, order Or
 	if !ret {
 		return a.unreserveHighatomic(ac, true)
 	}
+	// A workqueue worker that loops without sleeping would stall its
+	// pool's concurrency management: it sleeps a tick.
+	if ac.t.Flags()&memalloc.PFWQWorker != 0 {
+		a.sleep(Jiffy)
+	}
 	return true
 }
 
@@ -542,9 +572,9 @@ func (a *Allocator) shouldCompactRetry(ac *allocContext, order Order, af allocFl
 func (a *Allocator) mayOOM(ac *allocContext, mask gfp.Mask, order Order) (PFN, bool, bool) {
 	t := ac.t
 	// Another task is handling the OOM: it will free memory; count it as
-	// progress and try again. (The kernel sleeps a tick here; mmsim's
-	// simulated time comes with reclaim.)
+	// progress, sleep a tick and try again.
 	if !a.oomLock.TryLock() {
+		a.sleep(Jiffy)
 		return 0, false, true
 	}
 	defer a.oomLock.Unlock()
@@ -611,6 +641,17 @@ func (a *Allocator) DrainAllPages(t *memalloc.Task) {
 			z.drainPCP(t, cpu)
 		}
 	})
+}
+
+// Jiffy is one tick of HZ=250 in nanoseconds.
+const Jiffy = int64(4_000_000)
+
+// sleep is schedule_timeout_uninterruptible: the simulated clock moves on
+// and the daemons run.
+func (a *Allocator) sleep(d int64) {
+	if a.opts.Sleep != nil {
+		a.opts.Sleep(d)
+	}
 }
 
 func (a *Allocator) now() int64 {
@@ -741,3 +782,8 @@ func (n *Node) hasMemory() bool {
 	}
 	return false
 }
+
+// SetSlowPath plugs reclaim, compaction and the OOM killer in. The layers
+// above are built on the booted allocator, so they arrive after New; call
+// it before the first allocation.
+func (a *Allocator) SetSlowPath(sp SlowPath) { a.opts.SlowPath = sp }

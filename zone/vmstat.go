@@ -186,10 +186,10 @@ func (a *Allocator) MemAvailable() int64 {
 	return max(avail, 0)
 }
 
-// dirtyLimits returns the global dirty and background dirty thresholds.
+// DirtyLimits returns the global dirty and background dirty thresholds.
 //
 // Kernel: mm/page-writeback.c:global_dirty_limits(), global_dirtyable_memory().
-func (a *Allocator) dirtyLimits() (thresh, bg int64) {
+func (a *Allocator) DirtyLimits() (thresh, bg int64) {
 	x := a.globalZoneState(ZoneNrFreePages)
 	x -= min(x, a.totalreservePages.Load())
 	x += a.globalNodeState(NodeNrInactiveFile) + a.globalNodeState(NodeNrActiveFile)

@@ -221,3 +221,17 @@ func (z *Zone) setBlockMT(pfn PFN, mt gfp.Migratetype) {
 	}
 	z.pageblockMT[z.pageblockIndex(pfn)].Store(int32(mt))
 }
+
+// CPUs returns the node's simulated CPUs.
+func (n *Node) CPUs() []int { return append([]int(nil), n.cpus...) }
+
+// ReduceBoost lowers the watermark boost by at most by pages, as kswapd
+// does for the boost it saw when a boosted run ends.
+//
+// Kernel: mm/vmscan.c:balance_pgdat() (the out: label).
+func (z *Zone) ReduceBoost(by int64) {
+	z.mu.Lock()
+	b := z.boost.Load()
+	z.boost.Store(b - min(b, by))
+	z.mu.Unlock()
+}

@@ -13,8 +13,12 @@
 // sitting on the per-cpu lists. The last refill moved the zone's remaining
 // pages to CPU 0's list, where they stay until a drain.
 //
-// There is no reclaim yet in this machine, so nothing can give memory back:
-// the GFP_KERNEL failure is warn_alloc's "page allocation failure".
+// The filler allocates raw kernel pages, which reclaim cannot take back, and
+// it is exempt from the OOM killer (oom_score_adj -1000), so the GFP_KERNEL
+// failure is warn_alloc's "page allocation failure" after the OOM killer
+// found nothing to kill (a simulated panic, reported once). Were the filler
+// killable, the OOM killer would choose it, and as an OOM victim it would
+// go on into half the min reserve (ALLOC_OOM) — see examples/oom-kill.
 package main
 
 import (
@@ -53,13 +57,20 @@ func run(w io.Writer) error {
 	}
 
 	t := s.NewTask("filler")
+	if err := s.SetOOMScoreAdj(t, -1000); err != nil {
+		return err
+	}
 	n, failure := fillUntilRefused(s, t, gfp.Kernel)
 	fmt.Fprintf(bw, "\nGFP_KERNEL allocated %d pages (%d MiB), then: %v\n", n, n>>8, failure)
 	for _, r := range s.Reports() {
-		fmt.Fprintf(bw, "  report: %s\n", r.Text)
+		lines := strings.Split(r.Text, "\n")
+		fmt.Fprintf(bw, "  report (%s): %s\n", r.Kind, lines[0])
+		if len(lines) > 1 {
+			fmt.Fprintf(bw, "    ... %d lines: Mem-Info, the task table ...\n    %s\n", len(lines)-2, lines[len(lines)-1])
+		}
 	}
-	fmt.Fprintf(bw, "kswapd was woken %d times (the daemon comes with reclaim; the wakeups are recorded).\n",
-		s.Nodes()[0].KswapdWakes())
+	fmt.Fprintf(bw, "kswapd was woken %d times, ran %d times and gave up after %d runs that reclaimed nothing.\n",
+		s.Nodes()[0].KswapdWakes(), s.Reclaim().Kswapd(0).Runs(), s.Reclaim().Kswapd(0).Failures())
 	fmt.Fprintln(bw, "\nWhere each zone stopped:")
 	for _, ty := range []gfp.ZoneType{gfp.ZoneDMA, gfp.ZoneDMA32, gfp.ZoneNormal} {
 		z := s.Nodes()[0].Zone(ty)

@@ -19,6 +19,16 @@ const (
 	// Alloc is warn_alloc's report of a failed allocation (a pr_warn
 	// with the memory state, not a WARN).
 	Alloc
+	// OOM is the OOM killer's report: the header, the memory state, the
+	// task table, the oom-kill line and the kill.
+	OOM
+	// Info is an informational kernel message (pr_info), such as the
+	// OOM reaper's.
+	Info
+	// Panic is a simulated kernel panic (panic_on_oom, or no killable
+	// task): the kernel would stop; mmsim reports it and fails the
+	// request.
+	Panic
 )
 
 func (k Kind) String() string {
@@ -29,6 +39,12 @@ func (k Kind) String() string {
 		return "BUG"
 	case Alloc:
 		return "warn_alloc"
+	case OOM:
+		return "oom-kill"
+	case Info:
+		return "info"
+	case Panic:
+		return "Kernel panic"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }

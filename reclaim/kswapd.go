@@ -1,0 +1,262 @@
+package reclaim
+
+import (
+	"sync"
+
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/sim"
+	"github.com/mmsim/mmsim/memalloc"
+	"github.com/mmsim/mmsim/zone"
+)
+
+// Kswapd is a node's background reclaim thread: woken when an allocation
+// finds the node below its low watermark, it reclaims until some zone is
+// above its high watermark (plus boost), gives up after MAX_RECLAIM_RETRIES
+// runs that reclaim nothing (the node is then "hopeless" until something
+// is reclaimed and the node is balanced), and sleeps again — first a nap of
+// HZ/10, then until woken.
+//
+// Kernel: mm/vmscan.c:kswapd(), kswapd_try_to_sleep(), balance_pgdat().
+type Kswapd struct {
+	r    *Reclaimer
+	node *zone.Node
+	task *memalloc.Task
+
+	mu sync.Mutex // protects the fields below
+	// next is when the thread runs next: sim.Never while asleep.
+	next    int64
+	napping bool // in the HZ/10 nap of kswapd_try_to_sleep
+	order   zone.Order
+	highest gfp.ZoneType
+	pending bool // a wakeup's order and zone are recorded
+	// failures is kswapd_failures.
+	failures int
+	runs     int64
+}
+
+func newKswapd(r *Reclaimer, n *zone.Node) *Kswapd {
+	name := "kswapd" + itoa(n.ID())
+	t := memalloc.NewTaskWith(name, memalloc.WithFlags(memalloc.PFKthread|memalloc.PFKswapd|memalloc.PFMemalloc),
+		memalloc.WithPID(2+n.ID()), memalloc.WithCPU(firstCPU(r.alloc, n)))
+	return &Kswapd{r: r, node: n, task: t, next: sim.Never}
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// firstCPU returns a CPU of node n for its kthreads (0 for a node without).
+func firstCPU(a *zone.Allocator, n *zone.Node) int {
+	if cpus := n.CPUs(); len(cpus) > 0 {
+		return cpus[0]
+	}
+	return 0
+}
+
+// Name returns "kswapdN".
+func (k *Kswapd) Name() string { return k.task.Comm() }
+
+// Task returns the thread's task (PF_KTHREAD|PF_KSWAPD|PF_MEMALLOC).
+func (k *Kswapd) Task() *memalloc.Task { return k.task }
+
+// Next returns when the thread runs next.
+func (k *Kswapd) Next() int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.next
+}
+
+// Failures returns kswapd_failures.
+func (k *Kswapd) Failures() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.failures
+}
+
+// Runs returns how many times balance_pgdat ran (pageoutrun).
+func (k *Kswapd) Runs() int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.runs
+}
+
+// hopeless reports kswapd_failures >= MAX_RECLAIM_RETRIES.
+//
+// Kernel: mm/vmscan.c:kswapd_test_hopeless().
+func (k *Kswapd) hopeless() bool { return k.Failures() >= zone.MaxReclaimRetries }
+
+// Running reports whether the thread is awake (not waiting to be woken).
+func (k *Kswapd) Running() bool { return k.Next() != sim.Never }
+
+// wake records a request and wakes the thread unless the node is hopeless.
+//
+// Kernel: mm/vmscan.c:wakeup_kswapd().
+func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.pending || highest > k.highest {
+		k.highest = highest
+	}
+	k.order = max(k.order, order)
+	k.pending = true
+	if k.failures >= zone.MaxReclaimRetries {
+		return
+	}
+	if k.next == sim.Never || k.napping {
+		if k.napping {
+			k.r.alloc.CountEvent(zone.VMKswapdLowWmarkHitQuickly, 1)
+		}
+		k.napping = false
+		k.next = now
+	}
+}
+
+// WakeKswapd is zone.Reclaimer's wakeup: the allocator found node n below
+// its low watermark for the request.
+func (r *Reclaimer) WakeKswapd(n *zone.Node, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) {
+	r.kswapd[n.ID()].wake(r.clock.Now(), order, highest)
+}
+
+// KswapdRunning reports whether node n's kswapd is awake.
+func (r *Reclaimer) KswapdRunning(n *zone.Node) bool { return r.kswapd[n.ID()].Running() }
+
+// Run is one turn of the kswapd loop: the end of a nap (sleep for good if
+// the node is balanced or hopeless, else go on reclaiming), or one
+// balance_pgdat.
+func (k *Kswapd) Run(now int64) {
+	k.mu.Lock()
+	if k.napping {
+		k.napping = false
+		order, highest := k.order, k.highest
+		k.mu.Unlock()
+		if k.hopeless() || k.node.Balanced(order, highest) {
+			k.mu.Lock()
+			k.next, k.pending, k.order = sim.Never, false, 0
+			k.mu.Unlock()
+			return
+		}
+		k.r.alloc.CountEvent(zone.VMKswapdHighWmarkHitQuickly, 1)
+		k.mu.Lock()
+	}
+	order, highest := k.order, k.highest
+	if !k.pending {
+		highest = gfp.ZoneType(gfp.MaxNrZones - 1)
+	}
+	k.order, k.pending = 0, false
+	k.runs++
+	k.mu.Unlock()
+
+	cost := k.r.balancePgdat(k, order, highest)
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.failures >= zone.MaxReclaimRetries || k.node.Balanced(order, highest) {
+		// prepare_kswapd_sleep: nap HZ/10, then sleep until woken.
+		k.napping = true
+		k.next = now + cost + sim.Jiffy*sim.HZ/10
+		return
+	}
+	k.pending = true
+	k.order = max(k.order, order)
+	k.highest = max(k.highest, highest)
+	k.next = now + max(cost, 1)
+}
+
+// balancePgdat reclaims for the node until a zone up to highest is above
+// its high watermark: priorities from DEF_PRIORITY down to 1, each
+// targeting the zones' high watermarks; a run that reclaims nothing counts
+// a failure. It returns the run's cost in simulated time.
+//
+// Kernel: mm/vmscan.c:balance_pgdat(), kswapd_shrink_node().
+func (r *Reclaimer) balancePgdat(k *Kswapd, order zone.Order, highest gfp.ZoneType) int64 {
+	n := k.node
+	r.alloc.CountEvent(zone.EvPageoutrun, 1)
+	var boost int64
+	var boosts [gfp.MaxNrZones]int64
+	for t := gfp.ZoneType(0); t <= highest; t++ {
+		if z := n.Zone(t); z.Managed() > 0 {
+			boosts[t] = z.Boost()
+			boost += boosts[t]
+		}
+	}
+	boosted := boost != 0
+	sc := &scanControl{t: k.task, mask: gfp.Kernel, order: order, kswapd: true}
+restart:
+	for sc.priority = DefPriority; sc.priority >= 1; {
+		sc.reclaimIdx = highest
+		balanced := n.Balanced(sc.order, highest)
+		if !balanced && boost != 0 {
+			boost = 0
+			goto restart
+		}
+		if boost == 0 && balanced {
+			break
+		}
+		raise := !(boost != 0 && sc.priority == DefPriority-2)
+		sc.maySwap = boost == 0
+		v := r.model.Lruvec(n.ID())
+		if r.model.Swap().TotalPages() > 0 {
+			r.model.Lock()
+			low := r.inactiveIsLow(v, 0)
+			r.model.Unlock()
+			if low {
+				r.shrinkActiveList(sc, v, 1, SwapClusterMax)
+			}
+		}
+		before := sc.nrReclaimed
+		sc.nrScanned = 0
+		sc.nrToReclaim = 0
+		for t := gfp.ZoneType(0); t <= highest; t++ {
+			if z := n.Zone(t); z.Managed() > 0 {
+				sc.nrToReclaim += max(z.Watermark(zone.WmarkHigh)+z.Boost(), SwapClusterMax)
+			}
+		}
+		r.shrinkNode(sc, n)
+		d := sc.nrReclaimed - before
+		if sc.order > 0 && sc.nrReclaimed >= compactGap(sc.order) {
+			sc.order = 0
+		}
+		if max(sc.nrScanned, d) >= sc.nrToReclaim {
+			raise = false
+		}
+		boost -= min(boost, d)
+		if boost != 0 && d == 0 {
+			break
+		}
+		if raise || d == 0 {
+			sc.priority--
+		}
+	}
+	if sc.nrReclaimed == 0 && !boosted {
+		k.mu.Lock()
+		k.failures++
+		k.mu.Unlock()
+	}
+	if boosted {
+		for t := gfp.ZoneType(0); t <= highest; t++ {
+			if z := n.Zone(t); z.Managed() > 0 {
+				z.ReduceBoost(boosts[t])
+			}
+		}
+	}
+	return sc.cost
+}
+
+// compactGap is the free-page margin compaction wants: min(2<<order,
+// COMPACT_CLUSTER_MAX).
+//
+// Kernel: include/linux/compaction.h:compact_gap().
+func compactGap(order zone.Order) int64 { return min(int64(2)<<order, 32) }
+
+// clearHopeless resets kswapd_failures: reclaim made progress and the node
+// is balanced.
+//
+// Kernel: mm/vmscan.c:kswapd_try_clear_hopeless().
+func (k *Kswapd) clearHopeless() {
+	k.mu.Lock()
+	k.failures = 0
+	k.mu.Unlock()
+}

@@ -45,6 +45,9 @@ type System struct {
 	// owner marks the tasks this System created.
 	owner memalloc.Owner
 
+	// lat is the latency accounting, nil while off.
+	lat atomic.Pointer[latency]
+
 	mu      sync.Mutex // protects reports
 	reports []Report
 
@@ -141,6 +144,12 @@ func (s *System) refuse(t *memalloc.Task) error {
 func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
 	if err := s.check(t); err != nil {
 		return zone.Page{}, err
+	}
+	if l := s.lat.Load(); l != nil {
+		start := s.Now()
+		p, err := s.alloc.AllocPages(t, mask, order)
+		l.record(mask, s.Now()-start, 2)
+		return p, err
 	}
 	return s.alloc.AllocPages(t, mask, order)
 }

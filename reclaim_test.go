@@ -339,3 +339,58 @@ func TestConcurrentPressure(t *testing.T) {
 	s.RunUntilIdle(10 * time.Second)
 	require.NoError(t, s.CheckInvariants())
 }
+
+// TestOOMSysctls: panic_on_oom reports the panic instead of killing;
+// oom_kill_allocating_task kills the allocating task, not the largest.
+//
+// Reference: mm/oom_kill.c:check_panic_on_oom(), out_of_memory().
+func TestOOMSysctls(t *testing.T) {
+	t.Run("panic_on_oom", func(t *testing.T) {
+		cfg := pressureConfig(0)
+		cfg.PanicOnOOM = 1
+		s := newSystem(t, cfg)
+		hog := s.NewTask("hog")
+		_, err := s.TouchAnon(hog, 1<<20)
+		require.Error(t, err)
+		assert.Zero(t, s.OOM().Kills())
+		panics := reportsOf(s, bug.Panic)
+		require.Len(t, panics, 1, "reported once")
+		assert.True(t, strings.HasSuffix(panics[0].Text, "\nKernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled"), panics[0].Text)
+	})
+	t.Run("oom_kill_allocating_task", func(t *testing.T) {
+		cfg := pressureConfig(0)
+		cfg.OOMKillAllocatingTask = true
+		s := newSystem(t, cfg)
+		big, small := s.NewTask("big"), s.NewTask("small")
+		_, err := s.TouchAnon(big, 15000)
+		require.NoError(t, err)
+		_, err = s.TouchAnon(small, 1<<20)
+		require.ErrorIs(t, err, mmsim.ErrKilled)
+		assert.True(t, s.Killed(small))
+		assert.False(t, s.Killed(big))
+		kills := reportsOf(s, bug.OOM)
+		require.NotEmpty(t, kills)
+		assert.Contains(t, kills[0].Text, "\nOut of memory (oom_kill_allocating_task): Killed process 1001 (small)")
+	})
+}
+
+// TestLatencyCallSites: with call sites on, each AllocPages call site has
+// its own histogram.
+func TestLatencyCallSites(t *testing.T) {
+	s := newSystem(t, pressureConfig(0))
+	tk := s.NewTask("lat")
+	s.EnableLatency(true)
+	for range 3 {
+		_, err := s.AllocPages(tk, gfp.Kernel, 0)
+		require.NoError(t, err)
+	}
+	_, err := s.AllocPages(tk, gfp.NoFS, 0)
+	require.NoError(t, err)
+	hists, keys := s.Latency()
+	require.Len(t, keys, 2)
+	for _, k := range keys {
+		assert.Contains(t, k, " @ reclaim_test.go:")
+	}
+	assert.Equal(t, int64(3), hists[keys[0]].Count())
+	assert.True(t, strings.HasPrefix(keys[0], "GFP_KERNEL @ "))
+}

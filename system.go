@@ -73,6 +73,7 @@ func New(cfg Config) (*System, error) {
 		StallLimit: int64(cfg.StallLimit),
 		Advance:    s.clock.Advance,
 		RetryCost:  int64(cfg.RetryCost),
+		MemInfo:    s.memInfoExtra,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -256,10 +257,15 @@ func (s *System) WriteMeminfo(w io.Writer) error { return s.alloc.WriteMeminfo(w
 
 // showMem writes the Mem-Info block for the OOM report.
 func (s *System) showMem(w io.Writer, maxZone gfp.ZoneType) {
+	s.alloc.ShowMem(w, maxZone, s.memInfoExtra())
+}
+
+// memInfoExtra is what the Mem-Info block needs from reclaim and swap.
+func (s *System) memInfoExtra() zone.ShowMemExtra {
 	sw := s.model.Swap()
-	s.alloc.ShowMem(w, maxZone, zone.ShowMemExtra{
+	return zone.ShowMemExtra{
 		Hopeless:  func(nid int) bool { return s.reclaim.Kswapd(nid).Failures() >= zone.MaxReclaimRetries },
 		SwapFree:  sw.FreePages(),
 		SwapTotal: sw.TotalPages(),
-	})
+	}
 }

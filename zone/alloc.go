@@ -88,6 +88,9 @@ type Options struct {
 	// Sleep lets d nanoseconds of simulated time pass for a task that
 	// waits (a one-tick sleep): the daemons run meanwhile.
 	Sleep func(d int64)
+	// MemInfo supplies what the Mem-Info block of warn_alloc's report
+	// needs from above the allocator; nil leaves the block out.
+	MemInfo func() ShowMemExtra
 	// Advance charges d ns of modelled work to the simulated clock.
 	Advance func(d int64)
 	// RetryCost is the modelled cost, in ns, of one round of the slow

@@ -717,9 +717,26 @@ func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
 	if !ok || (mask&gfp.DMA != 0 && !a.hasManagedDMA()) {
 		return
 	}
-	a.report(t, bug.Alloc, "mm/page_alloc.c:warn_alloc", fmt.Sprintf(
-		"%s: page allocation failure: order:%d, mode:%s, nodemask=(null),cpuset=/,mems_allowed=%s",
-		t.Comm(), order, mask.Mode(), a.memsAllowed()))
+	text := fmt.Sprintf("%s: page allocation failure: order:%d, mode:%s, nodemask=(null),cpuset=/,mems_allowed=%s",
+		t.Comm(), order, mask.Mode(), a.memsAllowed())
+	a.report(t, bug.Alloc, "mm/page_alloc.c:warn_alloc", text+a.memInfo(t, mask))
+}
+
+// memInfo is warn_alloc_show_mem's block, for the zones up to the
+// request's highest, when the layers above provide what it needs.
+//
+// Kernel: mm/page_alloc.c:warn_alloc_show_mem().
+func (a *Allocator) memInfo(t *memalloc.Task, mask gfp.Mask) string {
+	if a.opts.MemInfo == nil {
+		return ""
+	}
+	hz, _ := mask.Zone()
+	x := a.opts.MemInfo()
+	x.CPU = t.CPU()
+	var b strings.Builder
+	b.WriteByte('\n')
+	a.ShowMem(&b, hz, x)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // checkStallWarn warns when an allocation has spent more than 10 s of

@@ -66,7 +66,7 @@ func run(w io.Writer) error {
 		lines := strings.Split(r.Text, "\n")
 		fmt.Fprintf(bw, "  report (%s): %s\n", r.Kind, lines[0])
 		if len(lines) > 1 {
-			fmt.Fprintf(bw, "    ... %d lines: Mem-Info, the task table ...\n    %s\n", len(lines)-2, lines[len(lines)-1])
+			fmt.Fprintf(bw, "    ... %d more lines (Mem-Info; for the OOM killer, the task table) ...\n    %s\n", len(lines)-2, lines[len(lines)-1])
 		}
 	}
 	fmt.Fprintf(bw, "kswapd was woken %d times, ran %d times and gave up after %d runs that reclaimed nothing.\n",

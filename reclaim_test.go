@@ -394,3 +394,37 @@ func TestLatencyCallSites(t *testing.T) {
 	assert.Equal(t, int64(3), hists[keys[0]].Count())
 	assert.True(t, strings.HasPrefix(keys[0], "GFP_KERNEL @ "))
 }
+
+// TestKswapdBalancedRunIsNoFailure: a kswapd run that finds the node
+// balanced leaves kswapd_failures alone (balance_pgdat's goto out), so
+// wakeups of a balanced node never make it hopeless.
+//
+// Reference: mm/vmscan.c:balance_pgdat().
+func TestKswapdBalancedRunIsNoFailure(t *testing.T) {
+	s := newSystem(t, pressureConfig(0))
+	n := s.Nodes()[0]
+	k := s.Reclaim().Kswapd(0)
+	for range 20 {
+		s.Reclaim().WakeKswapd(n, 0, gfp.ZoneNormal, gfp.Kernel)
+		s.RunUntilIdle(time.Second)
+	}
+	assert.Equal(t, int64(20), k.Runs())
+	assert.Zero(t, k.Failures())
+}
+
+// TestPageCacheSecondReadActivates: the read that brings a page in marks it
+// accessed; the second read activates it.
+//
+// Reference: mm/filemap.c:filemap_read(), mm/swap.c:folio_mark_accessed().
+func TestPageCacheSecondReadActivates(t *testing.T) {
+	s := newSystem(t, pressureConfig(0))
+	r := s.NewTask("reader")
+	f := s.NewFile("f", 0)
+	_, err := s.ReadFile(r, f, 0, 10)
+	require.NoError(t, err)
+	z := s.Nodes()[0].Zone(gfp.ZoneDMA32)
+	assert.Equal(t, int64(10), z.State(zone.ZoneNrZoneInactiveFile))
+	_, err = s.ReadFile(r, f, 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), z.State(zone.ZoneNrZoneActiveFile), "the second read activates")
+}

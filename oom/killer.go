@@ -138,11 +138,13 @@ func (k *Killer) IsVictim(t *memalloc.Task) bool {
 	return p != nil && p.Victim()
 }
 
-// willFreeMem reports whether p is exiting and will free its memory soon.
+// willFreeMem reports whether p is exiting and will free its memory soon:
+// exiting, or killed (SIGKILL sets SIGNAL_GROUP_EXIT at once), with its mm
+// not yet reaped, and not dumping core.
 //
-// Kernel: mm/oom_kill.c:task_will_free_mem().
+// Kernel: mm/oom_kill.c:task_will_free_mem(), __task_will_free_mem().
 func willFreeMem(p *mm.Proc) bool {
-	return p.MM != nil && p.Exiting() && !p.MM.OOMSkip() && p.Task.Flags()&memalloc.PFDumpCore == 0
+	return p.MM != nil && (p.Exiting() || p.Victim()) && !p.MM.OOMSkip() && p.Task.Flags()&memalloc.PFDumpCore == 0
 }
 
 // OutOfMemory is out_of_memory for a global OOM: it kills a process for t's

@@ -26,9 +26,16 @@ type Kswapd struct {
 	// next is when the thread runs next: sim.Never while asleep.
 	next    int64
 	napping bool // in the HZ/10 nap of kswapd_try_to_sleep
+	// order, highest and pending are the wakeups' request
+	// (kswapd_order, kswapd_highest_zoneidx) since the last run.
 	order   zone.Order
 	highest gfp.ZoneType
-	pending bool // a wakeup's order and zone are recorded
+	pending bool
+	wakeSeq int64        // wakeups so far: a nap's end must not lose one
+	hz      gfp.ZoneType // the zone the thread balances for
+	// sleepOrder is the order the last balance_pgdat finished at: the
+	// nap's end checks balance for it.
+	sleepOrder zone.Order
 	// failures is kswapd_failures.
 	failures int
 	runs     int64
@@ -38,7 +45,7 @@ func newKswapd(r *Reclaimer, n *zone.Node) *Kswapd {
 	name := "kswapd" + itoa(n.ID())
 	t := memalloc.NewTaskWith(name, memalloc.WithFlags(memalloc.PFKthread|memalloc.PFKswapd|memalloc.PFMemalloc),
 		memalloc.WithPID(2+n.ID()), memalloc.WithCPU(firstCPU(r.alloc, n)))
-	return &Kswapd{r: r, node: n, task: t, next: sim.Never}
+	return &Kswapd{r: r, node: n, task: t, next: sim.Never, hz: gfp.ZoneType(gfp.MaxNrZones - 1)}
 }
 
 func itoa(i int) string {
@@ -102,6 +109,7 @@ func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType) {
 	}
 	k.order = max(k.order, order)
 	k.pending = true
+	k.wakeSeq++
 	if k.failures >= zone.MaxReclaimRetries {
 		return
 	}
@@ -124,54 +132,62 @@ func (r *Reclaimer) WakeKswapd(n *zone.Node, order zone.Order, highest gfp.ZoneT
 func (r *Reclaimer) KswapdRunning(n *zone.Node) bool { return r.kswapd[n.ID()].Running() }
 
 // Run is one turn of the kswapd loop: the end of a nap (sleep for good if
-// the node is balanced or hopeless, else go on reclaiming), or one
-// balance_pgdat.
+// the node is balanced for the order reclaim finished at, or hopeless; else
+// reclaim again), or one balance_pgdat followed by the sleep decision.
+//
+// Kernel: mm/vmscan.c:kswapd(), kswapd_try_to_sleep(), prepare_kswapd_sleep().
 func (k *Kswapd) Run(now int64) {
 	k.mu.Lock()
 	if k.napping {
 		k.napping = false
-		order, highest := k.order, k.highest
+		order, hz, seq := k.sleepOrder, k.hz, k.wakeSeq
 		k.mu.Unlock()
-		if k.hopeless() || k.node.Balanced(order, highest) {
-			k.mu.Lock()
-			k.next, k.pending, k.order = sim.Never, false, 0
-			k.mu.Unlock()
-			return
-		}
-		k.r.alloc.CountEvent(zone.VMKswapdHighWmarkHitQuickly, 1)
+		sleep := k.hopeless() || k.node.Balanced(order, hz)
 		k.mu.Lock()
+		if k.wakeSeq == seq { // not woken while we looked
+			if sleep {
+				k.next = sim.Never
+				k.mu.Unlock()
+				return
+			}
+			k.r.alloc.CountEvent(zone.VMKswapdHighWmarkHitQuickly, 1)
+		}
 	}
-	order, highest := k.order, k.highest
-	if !k.pending {
-		highest = gfp.ZoneType(gfp.MaxNrZones - 1)
+	// kswapd_order and kswapd_highest_zoneidx are read and reset; without
+	// a new wakeup the order is 0 and the zone the previous one.
+	order := zone.Order(0)
+	if k.pending {
+		order, k.hz = k.order, k.highest
 	}
+	hz := k.hz
 	k.order, k.pending = 0, false
 	k.runs++
 	k.mu.Unlock()
 
-	cost := k.r.balancePgdat(k, order, highest)
+	reclaimOrder, cost := k.r.balancePgdat(k, order, hz)
 
+	sleep := k.hopeless() || k.node.Balanced(reclaimOrder, hz)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.failures >= zone.MaxReclaimRetries || k.node.Balanced(order, highest) {
-		// prepare_kswapd_sleep: nap HZ/10, then sleep until woken.
-		k.napping = true
+	if sleep {
+		// The HZ/10 nap; a wakeup during it ends it (low_wmark_hit_quickly).
+		k.napping, k.sleepOrder = true, reclaimOrder
 		k.next = now + cost + sim.Jiffy*sim.HZ/10
 		return
 	}
-	k.pending = true
-	k.order = max(k.order, order)
-	k.highest = max(k.highest, highest)
+	k.r.alloc.CountEvent(zone.VMKswapdHighWmarkHitQuickly, 1)
 	k.next = now + max(cost, 1)
 }
 
 // balancePgdat reclaims for the node until a zone up to highest is above
 // its high watermark: priorities from DEF_PRIORITY down to 1, each
-// targeting the zones' high watermarks; a run that reclaims nothing counts
-// a failure. It returns the run's cost in simulated time.
+// targeting the zones' high watermarks; an unboosted run that reclaims
+// nothing counts a failure (one that finds the node balanced counts
+// nothing). It returns the order reclaim finished at (0 once enough was
+// reclaimed for compaction) and the run's cost in simulated time.
 //
 // Kernel: mm/vmscan.c:balance_pgdat(), kswapd_shrink_node().
-func (r *Reclaimer) balancePgdat(k *Kswapd, order zone.Order, highest gfp.ZoneType) int64 {
+func (r *Reclaimer) balancePgdat(k *Kswapd, order zone.Order, highest gfp.ZoneType) (zone.Order, int64) {
 	n := k.node
 	r.alloc.CountEvent(zone.EvPageoutrun, 1)
 	var boost int64
@@ -184,6 +200,7 @@ func (r *Reclaimer) balancePgdat(k *Kswapd, order zone.Order, highest gfp.ZoneTy
 	}
 	boosted := boost != 0
 	sc := &scanControl{t: k.task, mask: gfp.Kernel, order: order, kswapd: true}
+	wasBalanced := false // the goto out of a balanced node
 restart:
 	for sc.priority = DefPriority; sc.priority >= 1; {
 		sc.reclaimIdx = highest
@@ -193,6 +210,7 @@ restart:
 			goto restart
 		}
 		if boost == 0 && balanced {
+			wasBalanced = true
 			break
 		}
 		raise := !(boost != 0 && sc.priority == DefPriority-2)
@@ -230,7 +248,7 @@ restart:
 			sc.priority--
 		}
 	}
-	if sc.nrReclaimed == 0 && !boosted {
+	if !wasBalanced && sc.nrReclaimed == 0 && !boosted {
 		k.mu.Lock()
 		k.failures++
 		k.mu.Unlock()
@@ -242,7 +260,7 @@ restart:
 			}
 		}
 	}
-	return sc.cost
+	return sc.order, sc.cost
 }
 
 // compactGap is the free-page margin compaction wants: min(2<<order,

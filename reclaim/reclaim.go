@@ -213,7 +213,7 @@ func (r *Reclaimer) skipThrottleNoprogress(n *zone.Node) bool {
 //
 // Kernel: mm/vmscan.c:throttle_direct_reclaim(), allow_direct_reclaim().
 func (r *Reclaimer) throttleDirectReclaim(t *memalloc.Task, zonelist []*zone.Zone, mask gfp.Mask) bool {
-	if t.Flags()&memalloc.PFKthread != 0 {
+	if t.Flags()&memalloc.PFKthread != 0 || r.killed(t) {
 		return false
 	}
 	var n *zone.Node
@@ -265,7 +265,7 @@ func (r *Reclaimer) allowDirectReclaim(n *zone.Node) bool {
 		if r.ReclaimablePages(z) == 0 && z.FreePages() > 0 {
 			continue
 		}
-		reserve += z.Watermark(zone.WmarkMin)
+		reserve += z.Watermark(zone.WmarkMin) + z.Boost() // min_wmark_pages includes the boost
 		free += z.FreePages()
 	}
 	if reserve == 0 {

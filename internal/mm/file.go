@@ -95,7 +95,9 @@ func (m *Model) accessOne(p *Proc, file *File, index int64, write bool) error {
 	if write {
 		m.markDirty(f)
 	} else {
-		m.alloc.CountEvent(zone.VMPgmajfault, 0) // reads are not faults
+		// filemap_read marks every folio it copies from accessed, the
+		// one it just read in too: the next read activates it.
+		m.markAccessed(f)
 	}
 	return nil
 }

@@ -256,8 +256,10 @@ func (s *System) WriteVmstat(w io.Writer) error { return s.alloc.WriteVmstat(w) 
 func (s *System) WriteMeminfo(w io.Writer) error { return s.alloc.WriteMeminfo(w) }
 
 // showMem writes the Mem-Info block for the OOM report.
-func (s *System) showMem(w io.Writer, maxZone gfp.ZoneType) {
-	s.alloc.ShowMem(w, maxZone, s.memInfoExtra())
+func (s *System) showMem(w io.Writer, maxZone gfp.ZoneType, cpu int) {
+	x := s.memInfoExtra()
+	x.CPU = cpu
+	s.alloc.ShowMem(w, maxZone, x)
 }
 
 // memInfoExtra is what the Mem-Info block needs from reclaim and swap.

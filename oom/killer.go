@@ -24,8 +24,9 @@ type Options struct {
 	KillAllocatingTask bool
 	// NoDumpTasks clears vm.oom_dump_tasks (default 1): no task table.
 	NoDumpTasks bool
-	// ShowMem writes the Mem-Info block for zones up to maxZone.
-	ShowMem func(w io.Writer, maxZone gfp.ZoneType)
+	// ShowMem writes the Mem-Info block for zones up to maxZone, as seen
+	// from the CPU of the task printing.
+	ShowMem func(w io.Writer, maxZone gfp.ZoneType, cpu int)
 	// Report receives the reports.
 	Report bug.Sink
 }
@@ -290,7 +291,7 @@ func (k *Killer) header(oc *oomControl) string {
 		oc.t.Comm(), uint64(oc.mask), oc.mask.Names(), oc.order, adj)
 	if k.opts.ShowMem != nil {
 		hz, _ := oc.mask.Zone() // the allocator refused a bad zone long before
-		k.opts.ShowMem(&b, hz)
+		k.opts.ShowMem(&b, hz, oc.t.CPU())
 	}
 	if k.opts.NoDumpTasks {
 		return b.String()

@@ -755,7 +755,7 @@ func (a *Allocator) checkStallWarn(t *memalloc.Task, mask gfp.Mask, order Order,
 	}
 	a.report(t, bug.Alloc, "mm/page_alloc.c:check_alloc_stall_warn", fmt.Sprintf(
 		"%s: page allocation stall for %d secs: order:%d, mode:%s nodemask=(null),cpuset=/,mems_allowed=%s",
-		t.Comm(), stall/1e9, order, mask.Mode(), a.memsAllowed()))
+		t.Comm(), stall/1e9, order, mask.Mode(), a.memsAllowed())+a.memInfo(t, mask))
 }
 
 func (a *Allocator) hasManagedDMA() bool {

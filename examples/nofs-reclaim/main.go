@@ -138,7 +138,7 @@ func runOne(w io.Writer, sc scenario) error {
 	for _, r := range s.Reports() {
 		switch {
 		case r.Kind == bug.Alloc && strings.Contains(r.Text, "stall"):
-			fmt.Fprintf(w, "  report: %s\n", r.Text)
+			fmt.Fprintf(w, "  report: %s\n", firstLine(r.Text))
 		case r.Kind == bug.OOM:
 			fmt.Fprintf(w, "  report: %s\n", firstLine(r.Text))
 		}

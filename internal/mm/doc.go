@@ -10,10 +10,16 @@
 // fork, so no shared anon rmap); a file folio is in the page cache only
 // (file mappings come with the mapping issue); swap-out completes at once
 // (the I/O's modelled cost is charged to the reclaimer) so a swapped folio
-// is freed in the same pass; swap-in of a swapped page is not modelled.
+// is freed in the same pass; swap-in of a swapped page is not modelled;
+// the flushers' writeback of a dirty page-cache folio completes when they
+// write it (their cost is their own time), so no folio is ever under
+// writeback (PG_writeback, nr_writeback) and reclaim's writeback cases do
+// not arise.
 //
-// Lock order: an MM's or a File's lock, then a node's LRU lock, then the
-// zone's locks (taken inside package zone).
+// Locking: one mutex, the Model's, protects the LRU lists, every folio's
+// fields, the mm folio sets, the page cache and the dirty queue; rss and
+// swap counters are atomics. It is never held across a call into the page
+// allocator, which may enter reclaim and take it.
 //
 // Kernel: include/linux/mm_types.h (struct folio, struct mm_struct),
 // include/linux/mmzone.h (struct lruvec), mm/swap.c, mm/filemap.c,

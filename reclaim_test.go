@@ -355,7 +355,8 @@ func TestOOMSysctls(t *testing.T) {
 		assert.Zero(t, s.OOM().Kills())
 		panics := reportsOf(s, bug.Panic)
 		require.Len(t, panics, 1, "reported once")
-		assert.True(t, strings.HasSuffix(panics[0].Text, "\nKernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled"), panics[0].Text)
+		assert.True(t, strings.HasSuffix(panics[0].Text, "\nKernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled\n"+
+			"---[ end Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled ]---"), panics[0].Text)
 	})
 	t.Run("oom_kill_allocating_task", func(t *testing.T) {
 		cfg := pressureConfig(0)

@@ -56,7 +56,9 @@ func (k *Killer) panic(oc *oomControl, site, text string) {
 	k.panicked = true
 	k.mu.Unlock()
 	if first {
-		k.report(oc.t, bug.Panic, site, k.header(oc)+text)
+		// kernel/panic.c: the message, then the end marker.
+		end := text[strings.LastIndex(text, "Kernel panic - not syncing: ")+len("Kernel panic - not syncing: "):]
+		k.report(oc.t, bug.Panic, site, k.header(oc)+text+"\n---[ end Kernel panic - not syncing: "+end+" ]---")
 	}
 }
 
@@ -266,16 +268,8 @@ func (k *Killer) killProcess(oc *oomControl, victim *mm.Proc, message string) {
 // kb converts pages to KiB: K().
 func kb(pages int64) int64 { return pages << (zone.PageShift - 10) }
 
-func (k *Killer) memsAllowed() string {
-	var parts []string
-	for _, n := range k.alloc.Nodes() {
-		parts = append(parts, fmt.Sprint(n.ID()))
-	}
-	if len(parts) > 1 {
-		return parts[0] + "-" + parts[len(parts)-1]
-	}
-	return strings.Join(parts, ",")
-}
+// memsAllowed is current's mems_allowed: the nodes with memory.
+func (k *Killer) memsAllowed() string { return k.alloc.MemsAllowed() }
 
 // header is dump_header for a global OOM: the invocation line, the memory
 // state, and the task table.

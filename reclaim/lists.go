@@ -116,7 +116,7 @@ func (r *Reclaimer) shrinkInactiveList(sc *scanControl, v *mm.Lruvec, l mm.LRULi
 	if err := errors.Join(errs...); err != nil {
 		panic("mmsim: internal: reclaim freed a folio the allocator did not hand out: " + err.Error())
 	}
-	if st.unqueuedDirty > 0 && st.unqueuedDirty == int64(len(folios)) {
+	if st.unqueuedDirty > 0 && st.unqueuedDirty == scanned {
 		r.flusher.wakeAll(r.clock.Now()) // wakeup_flusher_threads(WB_REASON_VMSCAN)
 	}
 	sc.nrScanned += scanned
@@ -152,7 +152,7 @@ func (r *Reclaimer) shrinkFolioList(sc *scanControl, folios []*mm.Folio) (keep, 
 			continue
 		}
 		if f.IsFileLRU() && f.Flags&mm.PGDirty != 0 && f.Flags&mm.PGWriteback == 0 {
-			st.unqueuedDirty++
+			st.unqueuedDirty += f.NrPages()
 		}
 		ref := checkReferences(f)
 		switch ref {
@@ -178,7 +178,7 @@ func (r *Reclaimer) shrinkFolioList(sc *scanControl, folios []*mm.Folio) (keep, 
 			free = append(free, f)
 			continue
 		}
-		if f.Flags&mm.PGDirty != 0 {
+		if f.Flags&mm.PGDirty != 0 && f.IsFileLRU() {
 			// Reclaim never writes a dirty file folio: the flushers do,
 			// and PG_reclaim frees it promptly afterwards.
 			m.MarkImmediate(f)

@@ -156,27 +156,44 @@ func NewSuperCache(a *zone.Allocator, objsPerPage int) *SuperCache {
 }
 
 // Grow adds n objects for t (a lookup filling the caches), allocating the
-// slab pages they need.
+// slab pages they need. The page is allocated without the cache's lock
+// held (the allocation may reclaim, and reclaim may call Scan); a page
+// another goroutine added meanwhile makes it surplus, and it goes back.
 func (c *SuperCache) Grow(t *memalloc.Task, n int) error {
 	for i := 0; i < n; i++ {
-		c.mu.Lock()
-		need := c.objects%c.objsPerPage == 0
-		c.mu.Unlock()
-		if need {
-			p, err := c.alloc.AllocPages(t, gfp.Kernel|gfp.Reclaimable, 0)
-			if err != nil {
-				return err
-			}
-			c.alloc.ZoneOf(p.PFN()).Node().ModState(zone.NodeNrSlabReclaimable, 1)
-			c.mu.Lock()
-			c.pages = append(c.pages, p)
-			c.mu.Unlock()
+		if c.addToPartial() {
+			continue
+		}
+		p, err := c.alloc.AllocPages(t, gfp.Kernel|gfp.Reclaimable, 0)
+		if err != nil {
+			return err
 		}
 		c.mu.Lock()
+		if c.objects < len(c.pages)*c.objsPerPage {
+			c.objects++
+			c.mu.Unlock()
+			if err := c.alloc.FreePages(t, p, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		c.pages = append(c.pages, p)
 		c.objects++
 		c.mu.Unlock()
+		c.alloc.ZoneOf(p.PFN()).Node().ModState(zone.NodeNrSlabReclaimable, 1)
 	}
 	return nil
+}
+
+// addToPartial adds an object to a page with room, if there is one.
+func (c *SuperCache) addToPartial() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.objects < len(c.pages)*c.objsPerPage {
+		c.objects++
+		return true
+	}
+	return false
 }
 
 // Objects returns the objects cached.

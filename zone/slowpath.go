@@ -767,8 +767,10 @@ func (a *Allocator) hasManagedDMA() bool {
 	return false
 }
 
-// memsAllowed prints the nodes with memory (N_MEMORY, a task's default
+// MemsAllowed prints the nodes with memory (N_MEMORY, a task's default
 // mems_allowed) as %*pbl prints a bitmap: "0", "0-1", "0,2-3".
+func (a *Allocator) MemsAllowed() string { return a.memsAllowed() }
+
 func (a *Allocator) memsAllowed() string {
 	var parts []string
 	for i := 0; i < len(a.nodes); {

@@ -36,7 +36,7 @@ func (f *Folio) Mlocked() bool { return f.Flags&PGMlocked != 0 }
 func (m *Model) SwapOut(f *Folio) bool {
 	for {
 		used := m.swap.used.Load()
-		if used >= m.swap.total {
+		if used+f.NrPages() > m.swap.total {
 			return false
 		}
 		if m.swap.used.CompareAndSwap(used, used+f.NrPages()) {

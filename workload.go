@@ -161,7 +161,7 @@ func (s *System) Usage(t *memalloc.Task) (oom.Usage, error) {
 	if err != nil {
 		return oom.Usage{}, err
 	}
-	return oom.Usage{RSSPages: p.MM.RSS(), SwapPages: p.MM.Counter(mm.MMSwapEnts), PgTablesBytes: p.MM.PgtablesBytes()}, nil
+	return s.oom.Usage(p), nil
 }
 
 // Context returns t's context: cancelled when t is killed or exits.

@@ -40,7 +40,7 @@ type Killer struct {
 	clock *sim.Clock
 	opts  Options
 
-	rs     ratelimit // oom_rs: DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST
+	rs     sim.Ratelimit // oom_rs: DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST
 	reaper *Reaper
 
 	mu       sync.Mutex
@@ -72,8 +72,8 @@ func (k *Killer) Panicked() bool {
 // New returns the OOM killer of the machine m models; its reaper is a
 // daemon of clock.
 func New(m *mm.Model, clock *sim.Clock, opts Options) *Killer {
-	k := &Killer{model: m, alloc: m.Allocator(), clock: clock, opts: opts}
-	k.rs = ratelimit{interval: 5 * sim.HZ * sim.Jiffy, burst: 10}
+	k := &Killer{model: m, alloc: m.Allocator(), clock: clock, opts: opts,
+		rs: sim.Ratelimit{Interval: 5 * sim.HZ * sim.Jiffy, Burst: 10}}
 	k.reaper = newReaper(k)
 	clock.Register(k.reaper)
 	return k
@@ -107,22 +107,33 @@ func unkillable(p *mm.Proc) bool { return p.Kthread || p.MM == nil || p.Task.PID
 //
 // Kernel: fs/proc/base.c:proc_oom_score().
 func (k *Killer) Score(p *mm.Proc) int64 {
-	points := k.badness(p)
-	if points == math.MinInt64 {
+	if k.excluded(p) {
 		return 0
 	}
-	total := k.TotalPages()
-	if total <= 0 {
-		return 0
+	return ProcScore(k.Usage(p), p.OOMScoreAdj(), k.TotalPages())
+}
+
+// Usage returns what oom_badness counts of p's address space (zero for a
+// kernel thread).
+func (k *Killer) Usage(p *mm.Proc) Usage {
+	if p.MM == nil {
+		return Usage{}
 	}
-	return (1000 + points*1000/total) * 2 / 3
+	return usage(p.MM)
+}
+
+// excluded reports the exclusions of oom_badness that are properties of
+// the task, not of its usage: global init, kernel threads, no mm, an mm
+// already reaped (MMF_OOM_SKIP) or gone.
+func (k *Killer) excluded(p *mm.Proc) bool {
+	return unkillable(p) || p.MM.OOMSkip() || p.Exiting() && p.MM.TotalVM() == 0
 }
 
 // badness is oom_badness for a process: LONG_MIN for the excluded.
 //
 // Kernel: mm/oom_kill.c:oom_badness().
 func (k *Killer) badness(p *mm.Proc) int64 {
-	if unkillable(p) || p.MM.OOMSkip() || p.Exiting() && p.MM.TotalVM() == 0 {
+	if k.excluded(p) {
 		return math.MinInt64
 	}
 	points, ok := Badness(usage(p.MM), p.OOMScoreAdj(), k.TotalPages())
@@ -247,7 +258,11 @@ func (k *Killer) killProcess(oc *oomControl, victim *mm.Proc, message string) {
 		return
 	}
 	var b strings.Builder
-	if k.rs.allow(k.clock.Now()) {
+	ok, suppressed := k.rs.Allow(k.clock.Now())
+	if suppressed > 0 {
+		k.report(oc.t, bug.Info, "lib/ratelimit.c:___ratelimit", fmt.Sprintf("oom_kill_process: %d callbacks suppressed", suppressed))
+	}
+	if ok {
 		b.WriteString(k.header(oc))
 		fmt.Fprintf(&b, "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=%s,global_oom,task_memcg=/,task=%s,pid=%d,uid=%d\n",
 			k.memsAllowed(), victim.Task.Comm(), victim.Task.PID(), victim.UID)
@@ -310,32 +325,4 @@ func (k *Killer) report(t *memalloc.Task, kind bug.Kind, site, text string) {
 		return
 	}
 	k.opts.Report(bug.Report{Kind: kind, Site: site, Text: text, Comm: t.Comm(), PID: t.PID(), Time: k.clock.Now()})
-}
-
-// ratelimit is ___ratelimit: burst events per interval.
-//
-// Kernel: lib/ratelimit.c:___ratelimit().
-type ratelimit struct {
-	mu       sync.Mutex
-	interval int64
-	burst    int
-	begin    int64
-	printed  int
-	started  bool
-}
-
-func (r *ratelimit) allow(now int64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.started {
-		r.started, r.begin = true, now
-	}
-	if now > r.begin+r.interval {
-		r.begin, r.printed = now, 0
-	}
-	if r.printed < r.burst {
-		r.printed++
-		return true
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/bug"
 	"github.com/mmsim/mmsim/internal/invariants"
+	"github.com/mmsim/mmsim/internal/sim"
 	"github.com/mmsim/mmsim/memalloc"
 )
 
@@ -38,7 +39,7 @@ type Allocator struct {
 	once  bug.Once
 	// nopage rate-limits warn_alloc: one report per 10 s of simulated
 	// time, shared by every caller.
-	nopage ratelimit
+	nopage sim.Ratelimit
 	// events are the global vm events other than those the pcp and
 	// zone-lock paths count.
 	events [nrVMEvents]atomic.Int64
@@ -118,6 +119,8 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 		opts:        opts,
 		trace:       &tracer{now: opts.Now},
 		cpuNode:     make([]*Node, cfg.NrCPUs),
+		// DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)
+		nopage: sim.Ratelimit{Interval: 10 * sim.HZ * sim.Jiffy, Burst: 1},
 	}
 	for ni, nc := range cfg.Nodes {
 		n := &Node{id: ni, alloc: a, cpus: append([]int(nil), nc.CPUs...)}

@@ -78,7 +78,7 @@
 //
 //	pcpLists.mu (one CPU's lists of one zone)
 //	└── Zone.mu (the zone lock: free lists, memmap buddy state, pageblocks)
-//	Node.kswapd.mu, bug.Once, ratelimit: leaves, taken alone
+//	Node.kswapd.mu, bug.Once, sim.Ratelimit: leaves, taken alone
 //
 // A page's owner state is written under the lock that holds the page: the
 // pcp lock while it is on a pcp list, the zone lock while it moves to or

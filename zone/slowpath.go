@@ -8,6 +8,7 @@ import (
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/internal/sim"
 	"github.com/mmsim/mmsim/memalloc"
 )
 
@@ -524,7 +525,7 @@ func (a *Allocator) shouldReclaimRetry(ac *allocContext, mask gfp.Mask, order Or
 	// A workqueue worker that loops without sleeping would stall its
 	// pool's concurrency management: it sleeps a tick.
 	if ac.t.Flags()&memalloc.PFWQWorker != 0 {
-		a.sleep(Jiffy)
+		a.sleep(sim.Jiffy)
 	}
 	return true
 }
@@ -574,7 +575,7 @@ func (a *Allocator) mayOOM(ac *allocContext, mask gfp.Mask, order Order) (PFN, b
 	// Another task is handling the OOM: it will free memory; count it as
 	// progress, sleep a tick and try again.
 	if !a.oomLock.TryLock() {
-		a.sleep(Jiffy)
+		a.sleep(sim.Jiffy)
 		return 0, false, true
 	}
 	defer a.oomLock.Unlock()
@@ -643,9 +644,6 @@ func (a *Allocator) DrainAllPages(t *memalloc.Task) {
 	})
 }
 
-// Jiffy is one tick of HZ=250 in nanoseconds.
-const Jiffy = int64(4_000_000)
-
 // sleep is schedule_timeout_uninterruptible: the simulated clock moves on
 // and the daemons run.
 func (a *Allocator) sleep(d int64) {
@@ -661,44 +659,8 @@ func (a *Allocator) now() int64 {
 	return a.opts.Now()
 }
 
-// ratelimit is the kernel's ratelimit_state: at most burst events per
-// interval of simulated time.
-//
-// Kernel: lib/ratelimit.c:___ratelimit().
-type ratelimit struct {
-	mu      sync.Mutex
-	begin   int64
-	printed int
-	missed  int
-	started bool
-}
-
-const (
-	nopageInterval = 10 * 1e9 // warn_alloc: DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)
-	nopageBurst    = 1
-	// allocStallWarn is ALLOC_STALL_WARN_MSECS, in ns.
-	allocStallWarn = 10 * 1e9
-)
-
-// allow reports whether an event may be printed now, and how many were
-// suppressed in the interval that ended (printed as "callbacks suppressed").
-func (r *ratelimit) allow(now int64) (ok bool, suppressed int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.started {
-		r.started, r.begin = true, now
-	}
-	if now > r.begin+nopageInterval { // time_is_before_jiffies: strictly after
-		suppressed, r.missed = r.missed, 0
-		r.begin, r.printed = now, 0
-	}
-	if r.printed < nopageBurst {
-		r.printed++
-		return true, suppressed
-	}
-	r.missed++
-	return false, suppressed
-}
+// allocStallWarn is ALLOC_STALL_WARN_MSECS (10 s), in ns.
+const allocStallWarn = 10 * sim.HZ * sim.Jiffy
 
 // warnAlloc reports a failed allocation, unless __GFP_NOWARN, the rate limit,
 // or a DMA request on a machine without DMA memory silences it.
@@ -710,7 +672,7 @@ func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
 	}
 	// The rate limit is consulted before the DMA test, as the kernel's
 	// short-circuit order does: a silenced DMA request uses the token.
-	ok, suppressed := a.nopage.allow(a.now())
+	ok, suppressed := a.nopage.Allow(a.now())
 	if suppressed > 0 {
 		a.report(t, bug.Alloc, "lib/ratelimit.c:___ratelimit", fmt.Sprintf("warn_alloc: %d callbacks suppressed", suppressed))
 	}

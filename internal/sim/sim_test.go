@@ -60,3 +60,18 @@ func TestStepAndRunUntilIdle(t *testing.T) {
 	assert.Equal(t, int64(400), c.Now())
 	assert.Equal(t, 0, c.RunUntilIdle(1e9))
 }
+
+func TestRatelimit(t *testing.T) {
+	r := Ratelimit{Interval: 10, Burst: 2}
+	ok, _ := r.Allow(0)
+	assert.True(t, ok)
+	ok, _ = r.Allow(5)
+	assert.True(t, ok)
+	ok, _ = r.Allow(9)
+	assert.False(t, ok, "the burst is spent")
+	ok, _ = r.Allow(10)
+	assert.False(t, ok, "the interval ends strictly after begin+interval")
+	ok, suppressed := r.Allow(11)
+	assert.True(t, ok)
+	assert.Equal(t, 2, suppressed)
+}

@@ -150,7 +150,8 @@ type SuperCache struct {
 }
 
 // NewSuperCache returns an empty cache of objsPerPage objects a page (a
-// dentry is 192 bytes: 21 a page).
+// dentry is 192 bytes, 21 a slab page: the dentry line of the live
+// machine's /proc/slabinfo in ../shared/traces/procfs/rest_end).
 func NewSuperCache(a *zone.Allocator, objsPerPage int) *SuperCache {
 	return &SuperCache{alloc: a, objsPerPage: max(objsPerPage, 1)}
 }

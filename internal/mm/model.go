@@ -16,9 +16,11 @@ import (
 // context is cancelled and it is exiting.
 var ErrKilled = errors.New("mm: task was killed")
 
-// GFPPgtableUser is the mask of user page-table pages: GFP_PGTABLE_USER.
+// GFPPgtableUser is the mask of user page-table pages: GFP_PGTABLE_USER,
+// that is GFP_KERNEL | __GFP_ZERO | __GFP_SKIP_KASAN | __GFP_ACCOUNT, where
+// __GFP_SKIP_KASAN is 0 in the modelled config (no CONFIG_KASAN_HW_TAGS).
 //
-// Kernel: include/asm-generic/pgalloc.h:GFP_PGTABLE_USER.
+// Kernel: include/asm-generic/pgalloc.h:GFP_PGTABLE_KERNEL, GFP_PGTABLE_USER.
 const GFPPgtableUser = gfp.Kernel | gfp.Zero | gfp.Account
 
 // GFPAnonFault is the mask of an anonymous fault's folio:

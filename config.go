@@ -49,6 +49,11 @@ type Config struct {
 	// vm.oom_kill_allocating_task.
 	PanicOnOOM            int
 	OOMKillAllocatingTask bool
+	// CompactionProactiveness is vm.compaction_proactiveness (0..100;
+	// the kernel's default 20): how hard kcompactd compacts a node whose
+	// free memory is fragmented when nothing asked it to. 0 turns
+	// proactive compaction off, and with it kcompactd's 500 ms timer.
+	CompactionProactiveness int
 	// Costs are the modelled durations of reclaim's work, which advance
 	// simulated time; DefaultConfig documents its values.
 	Costs reclaim.Costs
@@ -91,9 +96,12 @@ func DefaultConfig() Config {
 		Sysctl:     zone.DefaultSysctl(),
 		Seed:       1,
 		Swappiness: 60,
-		Costs:      reclaim.DefaultCosts(),
-		RetryCost:  time.Millisecond,
-		StallLimit: 120 * time.Second,
+		// Proactive compaction is on in the kernel; mmsim's default
+		// machine keeps the kernel's value.
+		CompactionProactiveness: 20,
+		Costs:                   reclaim.DefaultCosts(),
+		RetryCost:               time.Millisecond,
+		StallLimit:              120 * time.Second,
 	}
 }
 
@@ -120,8 +128,11 @@ func (c *Config) validate() error {
 	if c.StallLimit < 0 {
 		errs = append(errs, fmt.Errorf("StallLimit %v: a limit is 0 (none) or positive", c.StallLimit))
 	}
+	if c.CompactionProactiveness < 0 || c.CompactionProactiveness > 100 {
+		errs = append(errs, fmt.Errorf("CompactionProactiveness %d: vm.compaction_proactiveness takes 0..100", c.CompactionProactiveness))
+	}
 	co := c.Costs
-	for _, v := range []int64{co.ScanPage, co.SwapOutPage, co.WritebackPage, co.ShrinkObject, co.CompactMovePage} {
+	for _, v := range []int64{co.ScanPage, co.SwapOutPage, co.WritebackPage, co.ShrinkObject, co.CompactMovePage, co.CompactScanPage} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("Costs %+v: a modelled cost is 0 or more nanoseconds", co))
 			break

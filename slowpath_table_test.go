@@ -36,7 +36,8 @@ const (
 // them) and an unkillable task's GFP_KERNEL|__GFP_NORETRY pages take the
 // rest — they stop at the min watermark without reaching the OOM killer —
 // filling again after kswapd has run and dropped the watermark boosts the
-// fill's fallbacks raised, until nothing more fits. "cache": the unkillable task takes all but 12000
+// fill's fallbacks raised (and kcompactd, woken for them, has drained the
+// per-cpu lists), until nothing more fits. "cache": the unkillable task takes all but 12000
 // pages, and a reader fills those with clean page cache, read twice as
 // far as memory goes.
 func fullMachine(t *testing.T, state string) *mmsim.System {
@@ -58,13 +59,16 @@ func fullMachine(t *testing.T, state string) *mmsim.System {
 		_, err := s.TouchAnon(hog, 14000)
 		require.NoError(t, err)
 		// Until a fixpoint: each fill's fallbacks may boost a zone's
-		// watermarks, which kswapd drops when it runs.
-		for range 10 {
-			if fill(1<<30) == 0 {
+		// watermarks, which kswapd drops when it runs, and kcompactd
+		// (woken for the boost) drains the per-cpu lists.
+		full := false
+		for range 50 {
+			s.RunUntilIdle(time.Second)
+			if full = fill(1<<30) == 0; full {
 				break
 			}
-			s.RunUntilIdle(time.Second)
 		}
+		require.True(t, full, "the fill reaches a fixpoint")
 	case "cache":
 		fill(20224 - 12000)
 		r := s.NewTask("reader")

@@ -38,6 +38,7 @@ type System struct {
 	clock   sim.Clock
 	model   *mm.Model
 	reclaim *reclaim.Reclaimer
+	compact *reclaim.Compactor
 	oom     *oom.Killer
 
 	nextPID atomic.Int64
@@ -81,13 +82,14 @@ func New(cfg Config) (*System, error) {
 	s.alloc = a
 	s.model = mm.NewModel(a, cfg.SwapPages, s.Now)
 	s.reclaim = reclaim.New(s.model, &s.clock, reclaim.Options{Swappiness: cfg.Swappiness, Costs: cfg.Costs})
+	s.compact = reclaim.NewCompactor(s.reclaim, cfg.CompactionProactiveness)
 	s.oom = oom.New(s.model, &s.clock, oom.Options{
 		PanicOnOOM:         cfg.PanicOnOOM,
 		KillAllocatingTask: cfg.OOMKillAllocatingTask,
 		ShowMem:            s.showMem,
 		Report:             s.report,
 	})
-	a.SetSlowPath(zone.SlowPath{Reclaim: s.reclaim, OOM: s.oom})
+	a.SetSlowPath(zone.SlowPath{Reclaim: s.reclaim, Compact: s.compact, OOM: s.oom})
 	return s, nil
 }
 

@@ -212,6 +212,24 @@ func (s *System) Reclaim() *reclaim.Reclaimer { return s.reclaim }
 // OOM returns the machine's OOM killer.
 func (s *System) OOM() *oom.Killer { return s.oom }
 
+// Compaction returns the machine's compaction: direct compaction's state,
+// kcompactd per node, fragmentation indices and scores.
+func (s *System) Compaction() *reclaim.Compactor { return s.compact }
+
+// CompactMemory compacts every zone of every node whole, as t writing 1 to
+// /proc/sys/vm/compact_memory does; t's CPU is busy for the modelled time.
+//
+// Kernel: mm/compaction.c:sysctl_compaction_handler(), compact_nodes().
+func (s *System) CompactMemory(t *memalloc.Task) error {
+	if err := s.check(t); err != nil {
+		return err
+	}
+	for nid := range s.alloc.Nodes() {
+		s.compact.CompactNode(t, nid)
+	}
+	return nil
+}
+
 // NewSuperCache returns a filesystem's dentry and inode caches, registered
 // with reclaim as a superblock shrinker: objsPerPage objects a slab page.
 func (s *System) NewSuperCache(objsPerPage int) *reclaim.SuperCache {

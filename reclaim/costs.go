@@ -20,6 +20,9 @@ type Costs struct {
 	// CompactMovePage is migrating one page during compaction: copy
 	// plus remap; default 2 µs.
 	CompactMovePage int64
+	// CompactScanPage is a compaction scanner looking at one pfn (a
+	// struct page read and a flag test); default 10 ns.
+	CompactScanPage int64
 }
 
 // DefaultCosts returns the documented defaults.
@@ -30,5 +33,6 @@ func DefaultCosts() Costs {
 		WritebackPage:   10_000,
 		ShrinkObject:    100,
 		CompactMovePage: 2_000,
+		CompactScanPage: 10,
 	}
 }

@@ -101,7 +101,7 @@ func (k *Kswapd) Running() bool { return k.Next() != sim.Never }
 // wake records a request and wakes the thread unless the node is hopeless.
 //
 // Kernel: mm/vmscan.c:wakeup_kswapd().
-func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType) {
+func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.pending || highest > k.highest {
@@ -111,6 +111,11 @@ func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType) {
 	k.pending = true
 	k.wakeSeq++
 	if k.failures >= zone.MaxReclaimRetries {
+		// A hopeless node: a request that cannot reclaim itself wakes
+		// kcompactd instead, if kswapd sleeps.
+		if c := k.r.compact; c != nil && mask&gfp.DirectReclaim == 0 && (k.next == sim.Never || k.napping) {
+			defer c.kcompactd[k.node.ID()].Wake(now, order, highest)
+		}
 		return
 	}
 	if k.next == sim.Never || k.napping {
@@ -125,7 +130,7 @@ func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType) {
 // WakeKswapd is zone.Reclaimer's wakeup: the allocator found node n below
 // its low watermark for the request.
 func (r *Reclaimer) WakeKswapd(n *zone.Node, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) {
-	r.kswapd[n.ID()].wake(r.clock.Now(), order, highest)
+	r.kswapd[n.ID()].wake(r.clock.Now(), order, highest, mask)
 }
 
 // KswapdRunning reports whether node n's kswapd is awake.
@@ -167,6 +172,14 @@ func (k *Kswapd) Run(now int64) {
 	reclaimOrder, cost := k.r.balancePgdat(k, order, hz)
 
 	sleep := k.hopeless() || k.node.Balanced(reclaimOrder, hz)
+	if sleep {
+		// Before the nap: the skip hints compaction left are cleared,
+		// and kcompactd is asked for the order kswapd was woken for.
+		if c := k.r.compact; c != nil {
+			c.ResetIsolation(k.node)
+			c.kcompactd[k.node.ID()].Wake(now+cost, order, hz)
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if sleep {
@@ -259,15 +272,13 @@ restart:
 				z.ReduceBoost(boosts[t])
 			}
 		}
+		// The boost was for fragmentation: compact a pageblock's worth.
+		if c := r.compact; c != nil {
+			c.kcompactd[n.ID()].Wake(r.clock.Now()+sc.cost, zone.PageblockOrder, highest)
+		}
 	}
 	return sc.order, sc.cost
 }
-
-// compactGap is the free-page margin compaction wants: min(2<<order,
-// COMPACT_CLUSTER_MAX).
-//
-// Kernel: include/linux/compaction.h:compact_gap().
-func compactGap(order zone.Order) int64 { return min(int64(2)<<order, 32) }
 
 // clearHopeless resets kswapd_failures: reclaim made progress and the node
 // is balanced.

@@ -42,6 +42,9 @@ type Reclaimer struct {
 
 	kswapd  []*Kswapd
 	flusher *Flusher
+	// compact is the machine's compaction, set by NewCompactor (nil
+	// without one): kswapd wakes kcompactd.
+	compact *Compactor
 }
 
 // New returns the reclaimer of the machine m models, with a kswapd per node
@@ -228,7 +231,7 @@ func (r *Reclaimer) throttleDirectReclaim(t *memalloc.Task, zonelist []*zone.Zon
 	}
 	r.alloc.CountEvent(zone.VMPgscanDirectThrottle, 1)
 	k := r.kswapd[n.ID()]
-	k.wake(r.clock.Now(), 0, gfp.ZoneNormal)
+	k.wake(r.clock.Now(), 0, gfp.ZoneNormal, mask)
 	allowed := func() bool { return r.allowDirectReclaim(n) || r.killed(t) }
 	if mask&gfp.FS == 0 {
 		r.clock.Sleep(sim.HZ*sim.Jiffy, allowed)

@@ -37,6 +37,10 @@ func (f fakeCompactor) TryToCompactPages(*memalloc.Task, []*Zone, Order, gfp.Mas
 }
 func (f fakeCompactor) ZonelistSuitable([]*Zone, Order, gfp.ZoneType) bool { return true }
 
+func (f fakeCompactor) Allocated(*Zone, Order) {}
+
+func (f fakeCompactor) WakeKcompactd(*Node, Order, gfp.ZoneType) {}
+
 // TestShouldCompactRetry checks the retry budget after successful
 // compaction and the escalation of priority after it runs out.
 //

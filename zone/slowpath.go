@@ -45,13 +45,29 @@ type Reclaimer interface {
 // Kernel: include/linux/compaction.h:enum compact_result.
 type CompactResult int
 
-// The compaction results the slow path distinguishes.
+// The compaction results, in the kernel's order: try_to_compact_pages
+// keeps the largest over the zones it tries.
 const (
-	CompactSkipped  CompactResult = iota // not attempted: not suitable
-	CompactDeferred                      // not attempted: deferred after recent failures
-	CompactComplete                      // a full pass ran, no suitable page made
-	CompactSuccess                       // a suitable free page should now exist
+	CompactSkipped        CompactResult = iota // not attempted: not suitable
+	CompactDeferred                            // not attempted: deferred after recent failures
+	CompactContinue                            // compaction should go on (internal to compaction)
+	CompactComplete                            // the scanners met over the whole zone, no suitable page made
+	CompactPartialSkipped                      // the scanners met, but part of the zone was not scanned
+	CompactContended                           // stopped: lock contention or a fatal signal
+	CompactSuccess                             // a suitable free page should now exist
 )
+
+var compactResultNames = [...]string{"skipped", "deferred", "continue", "complete", "partial_skipped", "contended", "success"}
+
+// String returns the name the compaction tracepoints print.
+//
+// Kernel: include/trace/events/mmflags.h:COMPACTION_STATUS.
+func (r CompactResult) String() string {
+	if r < 0 || int(r) >= len(compactResultNames) {
+		return "unknown"
+	}
+	return compactResultNames[r]
+}
 
 // Compaction priorities, most aggressive first.
 //
@@ -75,6 +91,14 @@ type Compactor interface {
 	// ZonelistSuitable reports whether compaction could make a page of
 	// the order in some zone of the zonelist.
 	ZonelistSuitable(zonelist []*Zone, order Order, highest gfp.ZoneType) bool
+	// WakeKcompactd asks node n's kcompactd to compact for the order:
+	// the allocator found the node balanced for a request that cannot
+	// reclaim, with kswapd asleep (wakeup_kswapd's kcompactd branch).
+	WakeKcompactd(n *Node, order Order, highest gfp.ZoneType)
+	// Allocated tells compaction that a request of the order got its
+	// page from z after compacting: the zone's deferral is reset and its
+	// skip hints are kept (compact_blockskip_flush cleared).
+	Allocated(z *Zone, order Order)
 }
 
 // OOMKiller is the OOM killer as the allocator sees it.
@@ -154,6 +178,10 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 	}
 	n.kswapd.mu.Unlock()
 	if n.Balanced(order, highest) && !n.watermarkBoosted(highest) {
+		r, c := a.opts.SlowPath.Reclaim, a.opts.SlowPath.Compact
+		if c != nil && mask&gfp.DirectReclaim == 0 && (r == nil || !r.KswapdRunning(n)) {
+			c.WakeKcompactd(n, order, highest)
+		}
 		return
 	}
 	n.kswapd.mu.Lock()
@@ -480,12 +508,24 @@ func (a *Allocator) directCompact(ac *allocContext, mask gfp.Mask, order Order, 
 	*result, page, captured = c.TryToCompactPages(t, ac.zonelist, order, mask, ac.highest, prio)
 	t.Restore(cookie)
 	if captured {
-		return page, true
+		*result = CompactSuccess
 	}
 	if *result == CompactSkipped || *result == CompactDeferred {
 		return 0, false
 	}
-	return a.getPageFromFreelist(ac, mask, order, af)
+	// Compaction ran in at least one zone: a stall.
+	a.CountEvent(VMCompactStall, 1)
+	pfn, ok := page, captured
+	if !ok {
+		pfn, ok = a.getPageFromFreelist(ac, mask, order, af)
+	}
+	if ok {
+		c.Allocated(a.ZoneOf(pfn), order)
+		a.CountEvent(VMCompactSuccess, 1)
+		return pfn, true
+	}
+	a.CountEvent(VMCompactFail, 1)
+	return 0, false
 }
 
 // shouldReclaimRetry decides whether another round of reclaim could help:
@@ -634,14 +674,20 @@ func (a *Allocator) unreserveHighatomic(ac *allocContext, force bool) bool {
 //
 // Kernel: mm/page_alloc.c:drain_all_pages().
 func (a *Allocator) DrainAllPages(t *memalloc.Task) {
-	a.forEachZone(func(z *Zone) {
-		if !z.populated() {
-			return
-		}
-		for cpu := range z.pcp {
-			z.drainPCP(t, cpu)
-		}
-	})
+	a.forEachZone(func(z *Zone) { a.DrainZone(t, z) })
+}
+
+// DrainZone returns every CPU's pcp pages of z to the buddy lists, as
+// drain_all_pages(zone) does.
+//
+// Kernel: mm/page_alloc.c:drain_all_pages().
+func (a *Allocator) DrainZone(t *memalloc.Task, z *Zone) {
+	if z == nil || !z.populated() {
+		return
+	}
+	for cpu := range z.pcp {
+		z.drainPCP(t, cpu)
+	}
 }
 
 // sleep is schedule_timeout_uninterruptible: the simulated clock moves on

@@ -14,10 +14,14 @@ type Lruvec struct {
 	// lists are protected by the Model's lock (mmsim's one lock for the
 	// mm model stands in for the kernel's per-node lru_lock).
 	lists [NrLRULists]folioList
+	// onLRU indexes the folios on the lists by their first page, for
+	// compaction's migration scanner, which walks pfns (the kernel reads
+	// PageLRU from the struct page at each pfn).
+	onLRU map[zone.PFN]*Folio
 }
 
 // NewLruvec returns the empty LRU lists of node n.
-func NewLruvec(n *zone.Node) *Lruvec { return &Lruvec{node: n} }
+func NewLruvec(n *zone.Node) *Lruvec { return &Lruvec{node: n, onLRU: map[zone.PFN]*Folio{}} }
 
 // Node returns the lists' node.
 func (v *Lruvec) Node() *zone.Node { return v.node }
@@ -42,6 +46,7 @@ func (v *Lruvec) add(f *Folio) {
 	l := f.lruFor()
 	f.lru, f.onLRU = l, true
 	v.lists[l].pushHead(f)
+	v.onLRU[f.page.PFN()] = f
 	v.account(f, l, f.NrPages())
 }
 
@@ -50,6 +55,7 @@ func (v *Lruvec) addTail(f *Folio) {
 	l := f.lruFor()
 	f.lru, f.onLRU = l, true
 	v.lists[l].pushTail(f)
+	v.onLRU[f.page.PFN()] = f
 	v.account(f, l, f.NrPages())
 }
 
@@ -61,6 +67,7 @@ func (v *Lruvec) del(f *Folio) {
 		return
 	}
 	v.lists[f.lru].remove(f)
+	delete(v.onLRU, f.page.PFN())
 	v.account(f, f.lru, -f.NrPages())
 	f.onLRU = false
 }

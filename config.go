@@ -49,6 +49,13 @@ type Config struct {
 	// vm.oom_kill_allocating_task.
 	PanicOnOOM            int
 	OOMKillAllocatingTask bool
+	// Async runs the machine's daemons (kswapd, kcompactd, the flushers,
+	// the OOM reaper) each on its own goroutine, alongside the callers,
+	// instead of inside the callers' waits; Close stops them. Simulated
+	// time still moves only by modelled work and waits, but runs are no
+	// longer reproducible bit for bit. Off by default: the deterministic
+	// mode, in which a seeded program's output is always the same.
+	Async bool
 	// CompactionProactiveness is vm.compaction_proactiveness (0..100;
 	// the kernel's default 20): how hard kcompactd compacts a node whose
 	// free memory is fragmented when nothing asked it to. 0 turns
@@ -132,7 +139,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("CompactionProactiveness %d: vm.compaction_proactiveness takes 0..100", c.CompactionProactiveness))
 	}
 	co := c.Costs
-	for _, v := range []int64{co.ScanPage, co.SwapOutPage, co.WritebackPage, co.ShrinkObject, co.CompactMovePage, co.CompactScanPage} {
+	for _, v := range []int64{co.ScanPage, co.SwapOutPage, co.WritebackPage, co.ShrinkObject, co.CompactMovePage, co.CompactScanPage, co.ZeroPage} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("Costs %+v: a modelled cost is 0 or more nanoseconds", co))
 			break

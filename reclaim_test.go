@@ -3,6 +3,7 @@ package mmsim_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -298,8 +299,17 @@ func TestKswapdBalances(t *testing.T) {
 // test). Every process then exits and the machine must be whole.
 func TestConcurrentPressure(t *testing.T) {
 	s := newSystem(t, pressureConfig(4096))
+	require.NoError(t, pressureWorkers(s, 6))
+	s.RunUntilIdle(10 * time.Second)
+	require.NoError(t, s.CheckInvariants())
+}
+
+// pressureWorkers runs n goroutines, each with its own task, that fault
+// anonymous memory, read and write files and allocate pages until they
+// are done or killed.
+func pressureWorkers(s *mmsim.System, n int) error {
 	var g errgroup.Group
-	for i := range 6 {
+	for i := range n {
 		tk := s.NewTask(fmt.Sprintf("worker%d", i))
 		f := s.NewFile(fmt.Sprintf("file%d", i), 0)
 		g.Go(func() error {
@@ -335,9 +345,38 @@ func TestConcurrentPressure(t *testing.T) {
 			return nil
 		})
 	}
-	require.NoError(t, g.Wait())
+	return g.Wait()
+}
+
+// daemonGoroutines counts the goroutines errgroups started that are still
+// there (started or not): outside pressureWorkers, the daemons'.
+func daemonGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "created by golang.org/x/sync/errgroup.(*Group).Go")
+}
+
+// TestAsyncMode runs the pressure workload with the daemons on their own
+// goroutines: kswapd and the flushers run, the machine stays consistent,
+// and Close stops every goroutine it started.
+func TestAsyncMode(t *testing.T) {
+	cfg := pressureConfig(4096)
+	cfg.Async = true
+	s, err := mmsim.New(cfg)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, daemonGoroutines(), 4, "kswapd, kcompactd, the flushers and the reaper have goroutines")
+	require.NoError(t, pressureWorkers(s, 6))
 	s.RunUntilIdle(10 * time.Second)
+	assert.Positive(t, s.Reclaim().Kswapd(0).Runs(), "kswapd ran on its goroutine")
+	assert.Positive(t, s.Reclaim().Flusher().Written(), "the flushers ran on theirs")
 	require.NoError(t, s.CheckInvariants())
+	require.NoError(t, s.Close())
+	for i := 0; daemonGoroutines() > 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Zero(t, daemonGoroutines(), "Close stops the daemons' goroutines")
+	_, err = s.AllocPages(s.NewTask("late"), gfp.Kernel, 0)
+	require.ErrorIs(t, err, mmsim.ErrClosed)
 }
 
 // TestOOMSysctls: panic_on_oom reports the panic instead of killing;

@@ -1,6 +1,7 @@
 package mmsim
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"github.com/mmsim/mmsim/oom"
 	"github.com/mmsim/mmsim/reclaim"
 	"github.com/mmsim/mmsim/zone"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Page, Order, PFN, Event and Report are the user-facing types of the
@@ -53,6 +56,10 @@ type System struct {
 	reports []Report
 
 	closed atomic.Bool
+	// stop and daemons are the asynchronous mode's: cancel the daemons'
+	// goroutines and wait for them. nil in the deterministic mode.
+	stop    context.CancelFunc
+	daemons *errgroup.Group
 }
 
 // firstPID is the pid of the first task NewTask creates; lower pids are
@@ -68,13 +75,14 @@ func New(cfg Config) (*System, error) {
 	s := &System{cfg: cfg}
 	s.nextPID.Store(firstPID)
 	a, err := zone.New(cfg.zoneConfig(), zone.Options{
-		Report:     s.report,
-		Now:        s.Now,
-		Sleep:      func(d int64) { s.clock.Sleep(d, nil) },
-		StallLimit: int64(cfg.StallLimit),
-		Advance:    s.clock.Advance,
-		RetryCost:  int64(cfg.RetryCost),
-		MemInfo:    s.memInfoExtra,
+		Report:       s.report,
+		Now:          s.Now,
+		Sleep:        func(d int64) { s.clock.Sleep(d, nil) },
+		StallLimit:   int64(cfg.StallLimit),
+		Advance:      s.clock.Advance,
+		RetryCost:    int64(cfg.RetryCost),
+		ZeroPageCost: cfg.Costs.ZeroPage,
+		MemInfo:      s.memInfoExtra,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -90,14 +98,24 @@ func New(cfg Config) (*System, error) {
 		Report:             s.report,
 	})
 	a.SetSlowPath(zone.SlowPath{Reclaim: s.reclaim, Compact: s.compact, OOM: s.oom})
+	if cfg.Async {
+		var ctx context.Context
+		ctx, s.stop = context.WithCancel(context.Background())
+		s.daemons = new(errgroup.Group)
+		s.clock.Start(ctx, s.daemons)
+	}
 	return s, nil
 }
 
-// Close stops every goroutine the System started. The System starts none
-// yet: its daemons come with reclaim. Calls after Close fail with ErrClosed.
+// Close stops every goroutine the System started: in the asynchronous mode
+// (Config.Async) the daemons' goroutines, which it waits for; the
+// deterministic mode starts none. Calls after Close fail with ErrClosed.
 func (s *System) Close() error {
-	s.closed.Store(true)
-	return nil
+	if s.closed.Swap(true) || s.stop == nil {
+		return nil
+	}
+	s.stop()
+	return s.daemons.Wait()
 }
 
 // Now returns the simulated time in nanoseconds since boot. Modelled work

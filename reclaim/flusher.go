@@ -58,6 +58,7 @@ func (f *Flusher) Kick(now int64) {
 	f.mu.Lock()
 	f.next = min(f.next, now)
 	f.mu.Unlock()
+	f.r.clock.Kick()
 }
 
 func (f *Flusher) wakeAll(now int64) {
@@ -65,6 +66,7 @@ func (f *Flusher) wakeAll(now int64) {
 	f.all = true
 	f.next = min(f.next, now)
 	f.mu.Unlock()
+	f.r.clock.Kick()
 }
 
 // Run writes one chunk: everything (after a reclaim wakeup), the excess

@@ -99,6 +99,7 @@ func (k *Kcompactd) Wake(now int64, order zone.Order, highest gfp.ZoneType) {
 		k.next = now
 	}
 	k.mu.Unlock()
+	k.c.clock.Kick()
 }
 
 // nodeSuitable reports whether some zone up to highest fails its min

@@ -131,6 +131,7 @@ func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gf
 // its low watermark for the request.
 func (r *Reclaimer) WakeKswapd(n *zone.Node, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) {
 	r.kswapd[n.ID()].wake(r.clock.Now(), order, highest, mask)
+	r.clock.Kick()
 }
 
 // KswapdRunning reports whether node n's kswapd is awake.

@@ -97,6 +97,10 @@ type Options struct {
 	// RetryCost is the modelled cost, in ns, of one round of the slow
 	// path's retry loop beyond what reclaim charges itself.
 	RetryCost int64
+	// ZeroPageCost is the modelled cost, in ns, of clearing one page for
+	// a __GFP_ZERO request (clear_highpage in post_alloc_hook); 0 charges
+	// nothing.
+	ZeroPageCost int64
 	// StallLimit is how long, in simulated ns, a request may loop in the
 	// slow path before it fails with ErrDeadlock instead of retrying for
 	// ever as the kernel would; 0 means no limit.
@@ -396,6 +400,9 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	mask = t.GFPContext(mask)
 	if a.opts.Hooks == nil && !a.trace.enabled() {
 		if pfn, ok := a.allocFast(t, mask, order); ok {
+			if mask&gfp.Zero != 0 {
+				a.clearPages(order)
+			}
 			return Page{pfn: pfn}, nil
 		}
 	}
@@ -429,10 +436,23 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 		return Page{}, err
 	}
 	p := Page{pfn: pfn}
+	if mask&gfp.Zero != 0 {
+		a.clearPages(order)
+	}
 	if h := a.opts.Hooks; h != nil {
 		h.PostAlloc(t, p, order, mask)
 	}
 	return p, nil
+}
+
+// clearPages charges the clearing of a new block of the order to the
+// simulated clock: the caller's CPU writes every byte.
+//
+// Kernel: mm/page_alloc.c:post_alloc_hook() (kernel_init_pages).
+func (a *Allocator) clearPages(order Order) {
+	if c := a.opts.ZeroPageCost; c > 0 && a.opts.Advance != nil {
+		a.opts.Advance(c << order)
+	}
 }
 
 // allocFast is the common case of the fast path, taken whole or not at all:

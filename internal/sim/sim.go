@@ -14,9 +14,12 @@
 package sim
 
 import (
+	"context"
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // HZ is the tick rate for everything the kernel counts in jiffies: the OOM
@@ -45,11 +48,29 @@ type Daemon interface {
 }
 
 // Clock is a machine's clock and its daemons.
+//
+// In the deterministic mode (the zero Clock) daemons run on the goroutine
+// that moves the clock: inside its waits, its Advance, Step or
+// RunUntilIdle. After Start, the asynchronous mode, each daemon runs on
+// its own goroutine whenever it is due; the clock still moves only by
+// modelled work and waits, and a wait lets the daemons' goroutines run
+// what falls due before it ends, but other callers run alongside them, so
+// runs are no longer reproducible bit for bit.
 type Clock struct {
 	now atomic.Int64
 
-	mu      sync.Mutex // protects daemons, serializes daemon steps
+	mu      sync.Mutex // protects daemons, runs, serializes daemon steps
 	daemons []Daemon
+	runs    int64 // daemon steps so far
+
+	// The asynchronous mode: ran is signalled (with mu held) after every
+	// look a daemon goroutine takes; kicks wake the daemon goroutines.
+	// kicks is set once, by Start.
+	ran   sync.Cond
+	kicks atomic.Pointer[[]chan struct{}]
+	// stopped: the daemon goroutines have been told to stop; waits run
+	// daemons inline again. Protected by mu.
+	stopped bool
 }
 
 // Now returns the simulated time in nanoseconds since boot.
@@ -63,6 +84,9 @@ func (c *Clock) Advance(d int64) {
 		return
 	}
 	now := c.now.Add(d)
+	if c.kick() {
+		return // the daemons' goroutines see the new time
+	}
 	if !c.mu.TryLock() {
 		return
 	}
@@ -133,7 +157,7 @@ func (c *Clock) Sleep(d int64, cond func() bool) bool {
 			return cond != nil && cond()
 		}
 		c.advanceTo(when)
-		dm.Run(c.Now())
+		c.step(dm)
 	}
 }
 
@@ -147,7 +171,7 @@ func (c *Clock) Step(limit int64) bool {
 		return false
 	}
 	c.advanceTo(when)
-	dm.Run(c.Now())
+	c.step(dm)
 	return true
 }
 
@@ -155,16 +179,94 @@ func (c *Clock) Step(limit int64) bool {
 // simulated time from the start, and returns how many steps ran.
 func (c *Clock) RunUntilIdle(limit int64) int {
 	deadline := c.Now() + limit
-	n := 0
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	start := c.runs
 	for {
 		dm, when := c.due(deadline)
 		if dm == nil {
-			return n
+			return int(c.runs - start)
 		}
 		c.advanceTo(when)
+		c.step(dm)
+	}
+}
+
+// step runs dm, which is due now: inline in the deterministic mode; in the
+// asynchronous mode by waking the daemons' goroutines and waiting until one
+// of them has looked. Preconditions: c.mu is held.
+func (c *Clock) step(dm Daemon) {
+	if c.kicks.Load() == nil || c.stopped {
 		dm.Run(c.Now())
-		n++
+		c.runs++
+		return
+	}
+	c.kick()
+	c.ran.Wait()
+}
+
+// kick wakes every daemon goroutine, and reports whether the clock is in
+// the asynchronous mode (there were goroutines to wake).
+func (c *Clock) kick() bool {
+	ks := c.kicks.Load()
+	if ks == nil {
+		return false
+	}
+	for _, k := range *ks {
+		select {
+		case k <- struct{}{}:
+		default: // a wakeup is pending already
+		}
+	}
+	return true
+}
+
+// Kick tells the daemons that one of them may have become due without the
+// clock moving (a wakeup): in the asynchronous mode its goroutine runs it
+// now; in the deterministic mode it does nothing, and the next wait or
+// Advance runs it.
+func (c *Clock) Kick() { c.kick() }
+
+// Start switches the clock to the asynchronous mode: every daemon
+// registered so far gets its own goroutine in g, which runs it whenever it
+// is due until ctx is cancelled. The caller stops them by cancelling ctx
+// and waiting for g. Start may be called once; daemons registered after it
+// never run.
+func (c *Clock) Start(ctx context.Context, g *errgroup.Group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kicks.Load() != nil {
+		return
+	}
+	c.ran.L = &c.mu
+	ks := make([]chan struct{}, len(c.daemons))
+	for i, d := range c.daemons {
+		ks[i] = make(chan struct{}, 1)
+		k := ks[i]
+		g.Go(func() error { c.runDaemon(ctx, d, k); return nil })
+	}
+	c.kicks.Store(&ks)
+}
+
+// runDaemon is a daemon's goroutine: whenever it is kicked it runs the
+// daemon if it is due, and tells the waiters it looked.
+func (c *Clock) runDaemon(ctx context.Context, d Daemon, kick <-chan struct{}) {
+	for {
+		select {
+		case <-kick:
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.stopped = true
+			c.ran.Broadcast() // a waiter runs the daemons itself from now on
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Lock()
+		if now := c.Now(); d.Next() <= now {
+			d.Run(now)
+			c.runs++
+		}
+		c.ran.Broadcast()
+		c.mu.Unlock()
 	}
 }

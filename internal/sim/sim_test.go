@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"golang.org/x/sync/errgroup"
 )
 
 // tickDaemon runs every period until it has run n times.
@@ -74,4 +76,29 @@ func TestRatelimit(t *testing.T) {
 	ok, suppressed := r.Allow(11)
 	assert.True(t, ok)
 	assert.Equal(t, 2, suppressed)
+}
+
+// TestAsyncWaitsRunDaemonsOnTheirGoroutines checks the asynchronous mode:
+// a wait lets each daemon's own goroutine run what falls due, in time
+// order for a single caller, and the goroutines stop with the context.
+func TestAsyncWaitsRunDaemonsOnTheirGoroutines(t *testing.T) {
+	var c Clock
+	a := &tickDaemon{name: "a", next: 10, period: 100, n: 3}
+	b := &tickDaemon{name: "b", next: 50, period: 1000, n: 5}
+	c.Register(a)
+	c.Register(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	var g errgroup.Group
+	c.Start(ctx, &g)
+	c.Advance(5)
+	assert.False(t, c.Sleep(300, nil))
+	assert.Equal(t, int64(305), c.Now())
+	c.mu.Lock() // the daemons' state is the clock's to guard
+	assert.Equal(t, []int64{10, 110, 210}, a.runs)
+	assert.Equal(t, []int64{50}, b.runs)
+	c.mu.Unlock()
+	assert.Equal(t, 2, c.RunUntilIdle(2000), "b at 1050 and 2050")
+	cancel()
+	assert.NoError(t, g.Wait())
+	assert.Equal(t, 2, c.RunUntilIdle(2000), "after the stop, waits run daemons inline: b at 3050 and 4050")
 }

@@ -1,7 +1,10 @@
 // Package reclaim is page reclaim on the mm model: direct reclaim for the
 // page allocator's slow path (try_to_free_pages), kswapd per node, the
 // shrinkers, the flusher threads that clean dirty page cache, and the swap
-// device anonymous memory goes to. It implements zone.Reclaimer.
+// device anonymous memory goes to; and memory compaction (direct
+// compaction, kcompactd per node, proactive compaction, vm.compact_memory),
+// which moves movable folios to make free blocks of high order. It
+// implements zone.Reclaimer and zone.Compactor.
 //
 // What reclaim may do follows the kernel (SPEC.md §7): it never writes dirty
 // file pages (it marks them PG_reclaim and activates them; the flushers
@@ -15,5 +18,8 @@
 // modelled; a swap-out completes at once, its I/O cost charged to the
 // reclaimer; the classic two-list LRU is modelled, not MGLRU.
 //
-// Kernel: mm/vmscan.c, mm/shrinker.c, fs/super.c, fs/fs-writeback.c.
+// Compaction's simplifications are listed at the top of compaction.go.
+//
+// Kernel: mm/vmscan.c, mm/shrinker.c, fs/super.c, fs/fs-writeback.c,
+// mm/compaction.c.
 package reclaim

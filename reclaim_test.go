@@ -468,3 +468,32 @@ func TestPageCacheSecondReadActivates(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(10), z.State(zone.ZoneNrZoneActiveFile), "the second read activates")
 }
+
+// TestReclaimSkipsHigherZones: a GFP_DMA32 request reclaims only DMA32's
+// page cache; isolation passes over the Normal zone's folios, counts them
+// in pgskip_normal and in pgscan, and leaves them on the list.
+//
+// Reference: mm/vmscan.c:isolate_lru_folios().
+func TestReclaimSkipsHigherZones(t *testing.T) {
+	cfg := smallConfig(4096)
+	cfg.Nodes[0].Zones = append(cfg.Nodes[0].Zones[1:], mmsim.ZoneConfig{Type: gfp.ZoneNormal, StartPFN: 1 << 20, Spanned: 8192, Present: 8192, Managed: 8192})
+	s := newSystem(t, cfg)
+	r := s.NewTask("reader")
+	// The older file fits Normal, the preferred zone; the newer one
+	// spills into DMA32. The inactive list's tail holds Normal's folios.
+	for _, name := range []string{"old", "new"} {
+		_, err := s.ReadFile(r, s.NewFile(name, 0), 0, 5500)
+		require.NoError(t, err)
+	}
+	req := s.NewTask("dma32")
+	for i := 0; i < 2000; i++ {
+		_, err := s.AllocPages(req, gfp.Kernel|gfp.DMA32, 0)
+		require.NoError(t, err, "DMA32's clean page cache is reclaimed")
+	}
+	st := vmstat(t, s)
+	assert.Positive(t, st["pgskip_normal"], "Normal's folios were passed over")
+	assert.Zero(t, st["pgskip_dma32"])
+	assert.GreaterOrEqual(t, st["pgscan_direct"]+st["pgscan_kswapd"], st["pgskip_normal"], "skipped pages count as scanned")
+	assert.Positive(t, s.Nodes()[0].Zone(gfp.ZoneNormal).State(zone.ZoneNrZoneInactiveFile)+s.Nodes()[0].Zone(gfp.ZoneNormal).State(zone.ZoneNrZoneActiveFile), "Normal keeps its page cache")
+	require.NoError(t, s.CheckInvariants())
+}

@@ -24,7 +24,8 @@ func (sc *scanControl) pick(kswapd, direct zone.NodeStat) zone.NodeStat {
 func (r *Reclaimer) shrinkActiveList(sc *scanControl, v *mm.Lruvec, l mm.LRUList, nrToScan int64) {
 	m := r.model
 	m.Lock()
-	folios, scanned, _ := v.Isolate(l, nrToScan, sc.reclaimIdx)
+	folios, taken, scanned, skipped := v.Isolate(l, nrToScan, sc.reclaimIdx)
+	r.countSkipped(skipped)
 	v.Node().ModState(zone.NodePgrefill, scanned)
 	var deactivated int64
 	for _, f := range folios {
@@ -35,7 +36,18 @@ func (r *Reclaimer) shrinkActiveList(sc *scanControl, v *mm.Lruvec, l mm.LRUList
 	v.Putback(folios, l)
 	m.Unlock()
 	r.alloc.CountEvent(zone.VMPgdeactivate, deactivated)
-	r.charge(sc, scanned*r.costs.ScanPage)
+	r.charge(sc, taken*r.costs.ScanPage)
+}
+
+// countSkipped counts the pages isolation passed over, per zone.
+//
+// Kernel: mm/vmscan.c:isolate_lru_folios() (PGSCAN_SKIP).
+func (r *Reclaimer) countSkipped(skipped [gfp.MaxNrZones]int64) {
+	for t, n := range skipped {
+		if n > 0 {
+			r.alloc.CountEvent(zone.VMPgskipDMA+zone.VMEvent(t), n)
+		}
+	}
 }
 
 // folioRef is folio_check_references' verdict.
@@ -80,7 +92,8 @@ func checkReferences(f *mm.Folio) folioRef {
 func (r *Reclaimer) shrinkInactiveList(sc *scanControl, v *mm.Lruvec, l mm.LRUList, nrToScan int64) int64 {
 	m := r.model
 	m.Lock()
-	folios, scanned, _ := v.Isolate(l, nrToScan, sc.reclaimIdx)
+	folios, taken, scanned, skipped := v.Isolate(l, nrToScan, sc.reclaimIdx)
+	r.countSkipped(skipped)
 	n := v.Node()
 	n.ModState(sc.pick(zone.NodePgscanKswapd, zone.NodePgscanDirect), scanned)
 	kind := zone.NodePgscanAnon
@@ -108,7 +121,7 @@ func (r *Reclaimer) shrinkInactiveList(sc *scanControl, v *mm.Lruvec, l mm.LRULi
 	m.Unlock()
 
 	r.alloc.CountEvent(zone.VMPgactivate, st.activated)
-	r.charge(sc, scanned*r.costs.ScanPage+st.swapped*r.costs.SwapOutPage)
+	r.charge(sc, taken*r.costs.ScanPage+st.swapped*r.costs.SwapOutPage)
 	var errs []error
 	for _, f := range free {
 		errs = append(errs, r.alloc.FreePages(sc.t, f.Page(), f.Order()))
@@ -116,7 +129,7 @@ func (r *Reclaimer) shrinkInactiveList(sc *scanControl, v *mm.Lruvec, l mm.LRULi
 	if err := errors.Join(errs...); err != nil {
 		panic("mmsim: internal: reclaim freed a folio the allocator did not hand out: " + err.Error())
 	}
-	if st.unqueuedDirty > 0 && st.unqueuedDirty == scanned {
+	if st.unqueuedDirty > 0 && st.unqueuedDirty == taken {
 		r.flusher.wakeAll(r.clock.Now()) // wakeup_flusher_threads(WB_REASON_VMSCAN)
 	}
 	sc.nrScanned += scanned

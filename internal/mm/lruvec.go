@@ -86,23 +86,28 @@ func (v *Lruvec) Size(l LRUList, highest gfp.ZoneType) int64 {
 }
 
 // Isolate takes up to nrToScan pages' worth of folios from the tail of
-// list l, skipping (and putting back at the head) folios of zones above
-// highest, and returns them with how many pages were scanned and skipped.
-// The caller owns the isolated folios until Putback.
+// list l, passing over (and putting back at the head) folios of zones above
+// highest — at most SWAP_CLUSTER_MAX_SKIPPED of them, so that a list full
+// of them cannot stall the scan — and returns them with the pages taken,
+// the pages looked at (taken and skipped: the nr_scanned reclaim counts),
+// and the pages skipped per zone (pgskip_*). The caller owns the isolated
+// folios until Putback.
 //
 // Kernel: mm/vmscan.c:isolate_lru_folios().
-func (v *Lruvec) Isolate(l LRUList, nrToScan int64, highest gfp.ZoneType) (folios []*Folio, scanned, skipped int64) {
+func (v *Lruvec) Isolate(l LRUList, nrToScan int64, highest gfp.ZoneType) (folios []*Folio, taken, scanned int64, skipped [gfp.MaxNrZones]int64) {
+	const maxSkipped = 32 << 10 // SWAP_CLUSTER_MAX_SKIPPED
 	var skip []*Folio
 	list := &v.lists[l]
-	for scanned+skipped < nrToScan*4 && scanned < nrToScan && list.tail != nil {
+	for taken < nrToScan && list.tail != nil {
 		f := list.tail
 		v.del(f)
-		if f.zoneType > highest {
+		scanned += f.NrPages()
+		if len(skip) < maxSkipped && f.zoneType > highest {
 			skip = append(skip, f)
-			skipped += f.NrPages()
+			skipped[f.zoneType] += f.NrPages()
 			continue
 		}
-		scanned += f.NrPages()
+		taken += f.NrPages()
 		folios = append(folios, f)
 	}
 	for _, f := range skip { // splice the skipped back at the head
@@ -113,9 +118,9 @@ func (v *Lruvec) Isolate(l LRUList, nrToScan int64, highest gfp.ZoneType) (folio
 		if l.IsFile() {
 			iso = zone.NodeNrIsolatedFile
 		}
-		v.node.ModState(iso, scanned)
+		v.node.ModState(iso, taken)
 	}
-	return folios, scanned, skipped
+	return folios, taken, scanned, skipped
 }
 
 // Putback returns isolated folios to the lists their flags now choose, at

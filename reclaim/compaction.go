@@ -29,6 +29,14 @@ import (
 //     migration fails only for want of a target.
 //   - __reset_isolation_suitable clears every skip bit instead of sampling
 //     each pageblock for a free or LRU page.
+//   - The async free scanner's stride is not modelled (it looks at every
+//     pfn), a failed migration target is found by one free-scanner pass,
+//     and migration targets see no post_alloc_hook (mmsim's Hooks).
+//   - The suitability tests run with an ordinary request's alloc flags: a
+//     __GFP_HIGH or OOM-victim request may compact where the kernel finds
+//     its lowered watermark met.
+//   - kcompactd builds a compact_control per zone; the kernel reuses one,
+//     so whole_zone can carry over to the next zone.
 
 // Compaction constants.
 //
@@ -476,13 +484,16 @@ func (cc *compactControl) finished() zone.CompactResult {
 	ret := zone.CompactContinue
 	switch {
 	case cc.proactive:
-		if cc.c.r.KswapdRunning(z.Node()) {
+		if !cc.c.r.kswapd[z.Node().ID()].Waiting() {
 			return zone.CompactPartialSkipped
 		}
 		if extfragForOrder(z, compactionHPageOrder) <= int64(cc.c.wmarkLow()) {
 			ret = zone.CompactSuccess
 		}
 	case cc.order < 0:
+		if cc.fatal() {
+			return zone.CompactContended
+		}
 		return zone.CompactContinue
 	case cc.migratePFN&(zone.PageblockNrPages-1) != 0:
 		return zone.CompactContinue
@@ -594,17 +605,28 @@ func (cc *compactControl) isolateAndMigrate() (isolated, enomem bool) {
 		if cc.finishPageblock {
 			batch = zone.PageblockNrPages
 		}
-		st, err := cc.c.model.Migrate(z.Node().ID(), low, blockEnd, cc.mode, cc.mask&gfp.FS != 0, batch,
-			cc.target, func(p zone.Page, o zone.Order) error { return cc.c.alloc.FreeMigrated(cc.t, p, o, cc.capc) })
-		if err != nil {
-			panic("mmsim: internal: compaction freed a page the allocator did not hand out: " + err.Error())
+		began := low == blockStart || low == z.StartPFN()
+		st, old := cc.c.model.Migrate(z.Node().ID(), low, blockEnd, cc.mode, cc.mask&gfp.FS != 0, batch, cc.target)
+		for _, p := range old {
+			if err := cc.c.alloc.FreeMigrated(cc.t, p, 0, cc.capc); err != nil {
+				panic("mmsim: internal: compaction freed a page the allocator did not hand out: " + err.Error())
+			}
 		}
 		cc.migrateScanned += st.Scanned
 		cc.migrated += st.Succeeded
 		cc.failed += st.Failed
-		if st.Next == blockEnd && (st.Isolated == 0 || cc.finishPageblock) {
+		// test_and_set_skip on the first folio taken from a block whose
+		// scan began at its start: the block is marked at once (unless
+		// the hint is ignored, which still counts as the update).
+		skipUpdated := began && st.Isolated > 0
+		if skipUpdated && !cc.ignoreSkipHint {
 			cc.setSkip(blockStart)
-			cc.updateCachedMigrate(blockEnd - 1)
+		}
+		if st.Next == blockEnd && (st.Isolated == 0 || cc.finishPageblock) {
+			if began && !skipUpdated {
+				cc.setSkip(blockStart)
+			}
+			cc.updateCachedMigrate(blockEnd)
 		}
 		cc.migratePFN = st.Next
 		if st.Isolated > 0 {
@@ -632,7 +654,6 @@ func (cc *compactControl) target(want int64) (zone.Page, bool) {
 	}
 	p := cc.freepages[0]
 	cc.freepages = cc.freepages[1:]
-	cc.z.UseFreePage(p, true)
 	return p, true
 }
 
@@ -741,6 +762,12 @@ func (c *Compactor) TryToCompactPages(t *memalloc.Task, zonelist []*zone.Zone, o
 // compaction gives up with CompactContended when another holds the zone,
 // as it would on the kernel's contended zone or lru lock.
 func (c *Compactor) runZone(cc *compactControl) zone.CompactResult {
+	// compact_zone's suitability test comes before any contention.
+	if cc.order > 0 {
+		if ret := suitAllocationOrder(cc.z, cc.order, cc.highest, cc.mode == mm.MigrateAsync); ret != zone.CompactContinue {
+			return ret
+		}
+	}
 	if cc.mode == mm.MigrateAsync {
 		if !cc.zc.run.TryLock() {
 			return zone.CompactContended
@@ -764,6 +791,9 @@ func (cc *compactControl) cost() int64 {
 //
 // Kernel: mm/compaction.c:compaction_zonelist_suitable().
 func (c *Compactor) ZonelistSuitable(zonelist []*zone.Zone, order zone.Order, highest gfp.ZoneType) bool {
+	if order <= 0 {
+		return false // should_compact_retry asks only for order > 0
+	}
 	for _, z := range zonelist {
 		if z.Type() > highest || c.zones[z] == nil {
 			continue
@@ -780,6 +810,9 @@ func (c *Compactor) ZonelistSuitable(zonelist []*zone.Zone, order zone.Order, hi
 //
 // Kernel: mm/compaction.c:wakeup_kcompactd().
 func (c *Compactor) WakeKcompactd(n *zone.Node, order zone.Order, highest gfp.ZoneType) {
+	if !c.r.kswapd[n.ID()].Waiting() {
+		return // kswapd is awake: wakeup_kswapd returns before this branch
+	}
 	c.kcompactd[n.ID()].Wake(c.clock.Now(), order, highest)
 }
 
@@ -821,6 +854,9 @@ func (c *Compactor) compactNode(t *memalloc.Task, n *zone.Node, proactive bool) 
 		if zc == nil {
 			continue
 		}
+		if t != nil && c.r.killed(t) {
+			break // -EINTR
+		}
 		cc := &compactControl{c: c, z: z, zc: zc, t: t, order: orderCompactWholeZone, mt: gfp.MigrateUnmovable,
 			mask: gfp.Kernel, highest: ty, mode: mm.MigrateSync, proactive: proactive,
 			wholeZone: true, ignoreSkipHint: true}
@@ -841,7 +877,7 @@ func (c *Compactor) compactNode(t *memalloc.Task, n *zone.Node, proactive bool) 
 // down to; wmarkHigh the score that starts it.
 //
 // Kernel: mm/compaction.c:fragmentation_score_wmark().
-func (c *Compactor) wmarkLow() int { return max(100-c.proactiveness, 5) }
+func (c *Compactor) wmarkLow() int { return 100 - c.proactiveness }
 func (c *Compactor) wmarkHigh() int {
 	low := c.wmarkLow()
 	return min(low+min(10, low/2), 100)

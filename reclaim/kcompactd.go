@@ -140,6 +140,9 @@ func (k *Kcompactd) Run(now int64) {
 	k.timeout = timeout
 	k.waiting = true
 	k.next = k.timeoutAt(now + cost)
+	if k.maxOrder > 0 { // a request came in meanwhile: the wait ends at once
+		k.next = now + cost
+	}
 	k.mu.Unlock()
 }
 
@@ -148,7 +151,7 @@ func (k *Kcompactd) Run(now int64) {
 //
 // Kernel: mm/compaction.c:should_proactive_compact_node().
 func (k *Kcompactd) shouldProactiveCompact() bool {
-	return k.c.proactiveness != 0 && !k.c.r.KswapdRunning(k.node) &&
+	return k.c.proactiveness != 0 && k.c.r.kswapd[k.node.ID()].Waiting() &&
 		k.c.FragmentationScore(k.node) > int64(k.c.wmarkHigh())
 }
 

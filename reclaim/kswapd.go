@@ -98,12 +98,21 @@ func (k *Kswapd) hopeless() bool { return k.Failures() >= zone.MaxReclaimRetries
 // Running reports whether the thread is awake (not waiting to be woken).
 func (k *Kswapd) Running() bool { return k.Next() != sim.Never }
 
+// Waiting reports whether the thread sleeps on kswapd_wait: asleep, or in
+// its HZ/10 nap (waitqueue_active; task_is_running is false for both).
+//
+// Kernel: mm/vmscan.c:wakeup_kswapd(), mm/compaction.c:kswapd_is_running().
+func (k *Kswapd) Waiting() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.next == sim.Never || k.napping
+}
+
 // wake records a request and wakes the thread unless the node is hopeless.
 //
 // Kernel: mm/vmscan.c:wakeup_kswapd().
 func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if !k.pending || highest > k.highest {
 		k.highest = highest
 	}
@@ -113,11 +122,14 @@ func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gf
 	if k.failures >= zone.MaxReclaimRetries {
 		// A hopeless node: a request that cannot reclaim itself wakes
 		// kcompactd instead, if kswapd sleeps.
-		if c := k.r.compact; c != nil && mask&gfp.DirectReclaim == 0 && (k.next == sim.Never || k.napping) {
-			defer c.kcompactd[k.node.ID()].Wake(now, order, highest)
+		waiting := k.next == sim.Never || k.napping
+		k.mu.Unlock()
+		if c := k.r.compact; c != nil && mask&gfp.DirectReclaim == 0 && waiting {
+			c.kcompactd[k.node.ID()].Wake(now, order, highest)
 		}
 		return
 	}
+	defer k.mu.Unlock()
 	if k.next == sim.Never || k.napping {
 		if k.napping {
 			k.r.alloc.CountEvent(zone.VMKswapdLowWmarkHitQuickly, 1)
@@ -175,10 +187,21 @@ func (k *Kswapd) Run(now int64) {
 	sleep := k.hopeless() || k.node.Balanced(reclaimOrder, hz)
 	if sleep {
 		// Before the nap: the skip hints compaction left are cleared,
-		// and kcompactd is asked for the order kswapd was woken for.
+		// and kcompactd is asked for the order kswapd was woken for
+		// when reclaim fell back to order 0 for compaction's sake;
+		// otherwise the loop re-reads kswapd_order, reset by this run.
 		if c := k.r.compact; c != nil {
 			c.ResetIsolation(k.node)
-			c.kcompactd[k.node.ID()].Wake(now+cost, order, hz)
+			wakeOrder := order
+			if reclaimOrder >= order {
+				k.mu.Lock()
+				wakeOrder = 0
+				if k.pending {
+					wakeOrder = k.order
+				}
+				k.mu.Unlock()
+			}
+			c.kcompactd[k.node.ID()].Wake(now+cost, wakeOrder, hz)
 		}
 	}
 	k.mu.Lock()

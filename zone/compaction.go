@@ -113,7 +113,8 @@ func (z *Zone) FreeBlockFor(order Order, mt gfp.Migratetype) (ready, fallback bo
 
 // IsolateFreePages is the free scanner's work on the pages [start, end) of
 // one pageblock: it takes free blocks off the buddy lists and splits them
-// into order-0 pages owned by the caller, until it holds want pages, the
+// into order-0 pages owned by the caller (allocated and movable, ready to
+// receive a migrated folio), until it holds want pages, the
 // range ends, or taking the next block would put the zone under its min
 // watermark (plus the block). A block of pageblock order or more is a
 // pageblock better left whole; the caller checks suitable_migration_target
@@ -158,26 +159,17 @@ func (z *Zone) IsolateFreePages(start, end PFN, want int64) (pages []Page, scann
 		if z.mm.chunks[off>>MaxPageOrder] == nil {
 			z.mm.split(off >> MaxPageOrder)
 		}
+		// Every target will hold a movable folio: compaction_alloc's
+		// post_alloc_hook(__GFP_MOVABLE).
 		for i := PFN(0); i < 1<<order; i++ {
-			z.mm.setOwnerState(z.mm.off(pfn+i), psAlloc)
+			z.mm.setOwnerState(z.mm.off(pfn+i), psAlloc|psMovable)
 			pages = append(pages, Page{pfn: pfn + i})
 		}
+		z.countMovable(pfn, order, 1)
 		scanned += 1<<order - 1
 		pfn += 1 << order
 	}
 	return pages, scanned, max(pfn, start)
-}
-
-// UseFreePage hands an isolated page to the folio migrating into it: the
-// page becomes that folio's order-0 allocation, movable when the folio is.
-// The caller owns p, which IsolateFreePages returned.
-//
-// Kernel: mm/compaction.c:compaction_alloc() (post_alloc_hook).
-func (z *Zone) UseFreePage(p Page, movable bool) {
-	if movable {
-		z.mm.setOwnerState(z.mm.off(p.pfn), psAlloc|psMovable)
-		z.countMovable(p.pfn, 0, 1)
-	}
 }
 
 // ReleaseFreePages returns isolated pages compaction did not use to the

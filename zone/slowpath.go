@@ -93,7 +93,8 @@ type Compactor interface {
 	ZonelistSuitable(zonelist []*Zone, order Order, highest gfp.ZoneType) bool
 	// WakeKcompactd asks node n's kcompactd to compact for the order:
 	// the allocator found the node balanced for a request that cannot
-	// reclaim, with kswapd asleep (wakeup_kswapd's kcompactd branch).
+	// reclaim (wakeup_kswapd's kcompactd branch, taken only while kswapd
+	// waits, which the implementation checks).
 	WakeKcompactd(n *Node, order Order, highest gfp.ZoneType)
 	// Allocated tells compaction that a request of the order got its
 	// page from z after compacting: the zone's deferral is reset and its
@@ -178,8 +179,7 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 	}
 	n.kswapd.mu.Unlock()
 	if n.Balanced(order, highest) && !n.watermarkBoosted(highest) {
-		r, c := a.opts.SlowPath.Reclaim, a.opts.SlowPath.Compact
-		if c != nil && mask&gfp.DirectReclaim == 0 && (r == nil || !r.KswapdRunning(n)) {
+		if c := a.opts.SlowPath.Compact; c != nil && mask&gfp.DirectReclaim == 0 {
 			c.WakeKcompactd(n, order, highest)
 		}
 		return

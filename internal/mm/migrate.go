@@ -37,23 +37,25 @@ type MigrateStats struct {
 // to batch pages of LRU folios in pfn order — without fs none with a
 // mapping (page or swap cache), below MigrateSync none under writeback —
 // and moves each to a page target hands out (want is how many folios still
-// need one), freeing the old page with free. A folio that cannot get a
-// target stays where it is and counts as failed. A migrated
-// folio goes back on the head of its LRU list, as folio_putback_lru puts
-// the new folio.
+// need one; the page is the caller's isolated free page, already owned as
+// a movable allocation). When target has none (-ENOMEM) migration stops:
+// that folio counts as failed, the rest are not tried. Migrated folios,
+// and those not migrated, go back on the head of their LRU lists, as
+// folio_putback_lru puts them. It returns the old pages of the migrated
+// folios, for the caller to free once it no longer needs the model's lock.
 //
 // The model's lock is held throughout, so that isolation and migration are
 // one step: no other task sees the folios isolated (nr_isolated_* is not
-// raised), which mmsim's instant migration makes equivalent. target and
-// free may take the zone lock, never the model's.
+// raised), which mmsim's instant migration makes equivalent. target may
+// take the zone lock, never the model's.
 //
 // mmsim folios are order 0: a larger folio would need a larger target,
 // which compaction_alloc could split off; mmsim has none to migrate.
 //
 // Kernel: mm/compaction.c:isolate_migratepages_block(),
-// mm/migrate.c:migrate_pages(), migrate_folio_move().
+// mm/migrate.c:migrate_pages(), migrate_pages_batch().
 func (m *Model) Migrate(nid int, start, end zone.PFN, mode MigrateMode, fs bool, batch int64,
-	target func(want int64) (zone.Page, bool), free func(zone.Page, zone.Order) error) (MigrateStats, error) {
+	target func(want int64) (zone.Page, bool)) (MigrateStats, []zone.Page) {
 	st := MigrateStats{Next: end}
 	if nid < 0 || nid >= len(m.lruvecs) {
 		return st, nil
@@ -84,25 +86,28 @@ func (m *Model) Migrate(nid int, start, end zone.PFN, mode MigrateMode, fs bool,
 			break
 		}
 	}
-	var errs error
+	var old []zone.Page
 	for i, f := range isolated {
 		if f.order != 0 {
 			st.Failed += f.NrPages()
+			v.del(f)
+			v.add(f)
 			continue
 		}
 		dst, ok := target(int64(len(isolated) - i))
 		if !ok {
 			st.Failed += f.NrPages()
-			continue
+			for _, g := range isolated[i:] { // putback_movable_pages
+				v.del(g)
+				v.add(g)
+			}
+			break
 		}
-		old := f.page
+		old = append(old, f.page)
 		v.del(f)
 		f.page = dst
 		v.add(f)
 		st.Succeeded += f.NrPages()
-		if err := free(old, f.order); err != nil && errs == nil {
-			errs = err
-		}
 	}
-	return st, errs
+	return st, old
 }

@@ -38,21 +38,16 @@ func TestMigrateNeedsFSForMappedFolios(t *testing.T) {
 		}
 		pg := targets[0]
 		targets = targets[1:]
-		z.UseFreePage(pg, true)
 		return pg, true
 	}
-	var freed []zone.Page
-	free := func(pg zone.Page, o zone.Order) error {
-		freed = append(freed, pg)
-		return a.FreeMigrated(p.Task, pg, o, nil)
-	}
-	st, err := m.Migrate(0, z.StartPFN(), z.EndPFN()-1024, MigrateSyncLight, false, 1024, target, free)
-	require.NoError(t, err)
+	st, old := m.Migrate(0, z.StartPFN(), z.EndPFN()-1024, MigrateSyncLight, false, 1024, target)
 	assert.Equal(t, int64(4), st.Succeeded, "without __GFP_FS only the anonymous folios move (and no page table: not on the LRU)")
-	st, err = m.Migrate(0, z.StartPFN(), z.EndPFN()-1024, MigrateSyncLight, true, 1024, target, free)
-	require.NoError(t, err)
+	st, old2 := m.Migrate(0, z.StartPFN(), z.EndPFN()-1024, MigrateSyncLight, true, 1024, target)
 	assert.Equal(t, int64(4), st.Succeeded, "with __GFP_FS the page-cache folios move too")
-	assert.Len(t, freed, 8)
+	for _, pg := range append(old, old2...) {
+		require.NoError(t, a.FreeMigrated(p.Task, pg, 0, nil))
+	}
+	assert.Len(t, append(old, old2...), 8)
 	assert.Equal(t, int64(4), m.CachedPages(f))
 	for _, fo := range f.pages {
 		assert.GreaterOrEqual(t, fo.Page().PFN(), z.EndPFN()-1024, "the file's folios now live in the target range")

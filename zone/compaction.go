@@ -224,7 +224,8 @@ func (a *Allocator) FreeMigrated(t *memalloc.Task, p Page, order Order, capc *Ca
 // when the merge reaches exactly the capture's order; here the merged
 // block, if it reached that order, is taken off its list and split back so
 // that the captured block and the free remainder are what the kernel's
-// early exit leaves.
+// early exit leaves — but for their places on the free lists, and, for a
+// capture of pageblock order or more, a buddy pageblock the merge re-typed.
 //
 // Kernel: mm/page_alloc.c:compaction_capture().
 func (z *Zone) captureLocked(pfn PFN, freed Order, mt gfp.Migratetype, capc *Capture) {

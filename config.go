@@ -112,6 +112,20 @@ func DefaultConfig() Config {
 	}
 }
 
+// SmallConfig returns DefaultConfig's machine shrunk to a PC's 16 MiB DMA
+// zone and a DMA32 zone of dma32Pages pages from 16 MiB up, managed of
+// them managed by the buddy allocator (the rest reserved at boot), and no
+// Normal zone: the small machines the examples and tests run.
+func SmallConfig(dma32Pages, managed int64) Config {
+	cfg := DefaultConfig()
+	dma := cfg.Nodes[0].Zones[0]
+	cfg.Nodes = []NodeConfig{{CPUs: cfg.Nodes[0].CPUs, Zones: []ZoneConfig{
+		dma,
+		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: dma32Pages, Present: dma32Pages, Managed: managed},
+	}}}
+	return cfg
+}
+
 // validate checks the whole configuration and returns an error listing
 // every invalid field, wrapping ErrInvalid.
 func (c *Config) validate() error {

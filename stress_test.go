@@ -20,12 +20,7 @@ var stressOps = flag.Int64("stress.ops", 1e6, "operations of TestStress (10^8 fo
 
 // mib256 is a 256 MiB machine: 16 MiB of DMA and 240 MiB of DMA32.
 func mib256() mmsim.Config {
-	cfg := mmsim.DefaultConfig()
-	cfg.Nodes = []mmsim.NodeConfig{{CPUs: []int{0, 1}, Zones: []mmsim.ZoneConfig{
-		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
-		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 61440},
-	}}}
-	return cfg
+	return mmsim.SmallConfig(61440, 61440)
 }
 
 // TestStress runs 16 goroutines, each with its own task, doing randomized

@@ -27,6 +27,19 @@ type (
 	PFN    = zone.PFN
 	Event  = zone.Event
 	Report = bug.Report
+	// ReportKind says what a Report is: a WARN, a BUG, warn_alloc's
+	// report, the OOM killer's, a pr_info, a panic.
+	ReportKind = bug.Kind
+)
+
+// The kinds of Report, as Report.Kind holds them.
+const (
+	ReportWarn  = bug.Warn  // a simulated WARN
+	ReportBug   = bug.Bug   // a simulated BUG: the request was refused
+	ReportAlloc = bug.Alloc // warn_alloc: a failed or stalling allocation
+	ReportOOM   = bug.OOM   // the OOM killer's report
+	ReportInfo  = bug.Info  // a pr_info, such as the OOM reaper's
+	ReportPanic = bug.Panic // a simulated panic
 )
 
 // System is one simulated machine: its page allocator and, as the project

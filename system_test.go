@@ -19,11 +19,7 @@ import (
 // smallConfig is a one-node machine with a 16 MiB DMA zone and a DMA32 zone
 // of the given size, fully managed: small enough to exhaust in a test.
 func smallConfig(dma32Pages int64) mmsim.Config {
-	cfg := mmsim.DefaultConfig()
-	cfg.Nodes = []mmsim.NodeConfig{{CPUs: []int{0, 1}, Zones: []mmsim.ZoneConfig{
-		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
-		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: dma32Pages, Present: dma32Pages, Managed: dma32Pages},
-	}}}
+	cfg := mmsim.SmallConfig(dma32Pages, dma32Pages)
 	cfg.StallLimit = 15 * time.Second // past the 10 s stall warning, and quick
 	return cfg
 }

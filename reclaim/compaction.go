@@ -374,16 +374,12 @@ func (cc *compactControl) fatal() bool { return cc.t != nil && cc.c.r.killed(cc.
 // compactZone compacts cc.z: the migration scanner moves up from the
 // cached position, moving movable folios into pages the free scanner
 // isolates coming down, until a page of the order can be had or the
-// scanners meet. Its modelled time is cc.cost().
+// scanners meet. Its modelled time is cc.cost(). runZone has made the
+// suitability test (compaction_suit_allocation_order) already.
 //
 // Kernel: mm/compaction.c:compact_zone().
 func (cc *compactControl) compactZone() zone.CompactResult {
 	z, zc := cc.z, cc.zc
-	if cc.order > 0 {
-		if ret := suitAllocationOrder(z, cc.order, cc.highest, cc.mode == mm.MigrateAsync); ret != zone.CompactContinue {
-			return ret
-		}
-	}
 	sync := 0
 	if cc.mode != mm.MigrateAsync {
 		sync = 1

@@ -34,7 +34,6 @@ import (
 
 	"github.com/mmsim/mmsim"
 	"github.com/mmsim/mmsim/gfp"
-	"github.com/mmsim/mmsim/internal/bug"
 	"github.com/mmsim/mmsim/memalloc"
 )
 
@@ -47,11 +46,7 @@ func main() {
 // machine is 128 MiB: DMA and 112 MiB of DMA32, no swap. The stall limit
 // is 30 s of simulated time, to keep the demo short.
 func machine() mmsim.Config {
-	cfg := mmsim.DefaultConfig()
-	cfg.Nodes = []mmsim.NodeConfig{{CPUs: []int{0, 1}, Zones: []mmsim.ZoneConfig{
-		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
-		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 28672, Present: 28672, Managed: 28160},
-	}}}
+	cfg := mmsim.SmallConfig(28672, 28160)
 	cfg.StallLimit = 30 * time.Second
 	return cfg
 }
@@ -137,9 +132,9 @@ func runOne(w io.Writer, sc scenario) error {
 	fmt.Fprintln(w)
 	for _, r := range s.Reports() {
 		switch {
-		case r.Kind == bug.Alloc && strings.Contains(r.Text, "stall"):
+		case r.Kind == mmsim.ReportAlloc && strings.Contains(r.Text, "stall"):
 			fmt.Fprintf(w, "  report: %s\n", firstLine(r.Text))
-		case r.Kind == bug.OOM:
+		case r.Kind == mmsim.ReportOOM:
 			fmt.Fprintf(w, "  report: %s\n", firstLine(r.Text))
 		}
 	}

@@ -31,7 +31,6 @@ import (
 
 	"github.com/mmsim/mmsim"
 	"github.com/mmsim/mmsim/gfp"
-	"github.com/mmsim/mmsim/internal/bug"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/zone"
 )
@@ -44,12 +43,7 @@ func main() {
 
 // machine is 128 MiB: DMA and 112 MiB of DMA32, no swap.
 func machine() mmsim.Config {
-	cfg := mmsim.DefaultConfig()
-	cfg.Nodes = []mmsim.NodeConfig{{CPUs: []int{0, 1}, Zones: []mmsim.ZoneConfig{
-		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
-		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 28672, Present: 28672, Managed: 28160},
-	}}}
-	return cfg
+	return mmsim.SmallConfig(28672, 28160)
 }
 
 // strategy allocates one page "under the lock" and returns the page and
@@ -187,10 +181,10 @@ func nofail(w io.Writer) error {
 	fmt.Fprintln(w, "GFP_KERNEL|__GFP_NOFAIL inside the NORECLAIM scope (effective mask without __GFP_DIRECT_RECLAIM):")
 	fmt.Fprintf(w, "  %d pages, then: %v\n", n, failure)
 	for _, r := range s.Reports() {
-		if r.Kind == bug.Warn {
+		if r.Kind == mmsim.ReportWarn {
 			fmt.Fprintf(w, "  WARNING: %s (%s)\n", r.Text, r.Site)
 		}
-		if r.Kind == bug.Alloc {
+		if r.Kind == mmsim.ReportAlloc {
 			fmt.Fprintf(w, "  report: %s\n", strings.SplitN(r.Text, "\n", 2)[0])
 		}
 	}

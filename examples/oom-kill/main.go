@@ -22,8 +22,6 @@ import (
 	"time"
 
 	"github.com/mmsim/mmsim"
-	"github.com/mmsim/mmsim/gfp"
-	"github.com/mmsim/mmsim/internal/bug"
 	"github.com/mmsim/mmsim/memalloc"
 )
 
@@ -35,12 +33,7 @@ func main() {
 
 // machine is a 256 MiB VM: DMA and 240 MiB of DMA32.
 func machine() mmsim.Config {
-	cfg := mmsim.DefaultConfig()
-	cfg.Nodes = []mmsim.NodeConfig{{CPUs: []int{0, 1}, Zones: []mmsim.ZoneConfig{
-		{Type: gfp.ZoneDMA, StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
-		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 61440, Present: 61440, Managed: 60416},
-	}}}
-	return cfg
+	return mmsim.SmallConfig(61440, 60416)
 }
 
 type proc struct {
@@ -86,7 +79,7 @@ func run(w io.Writer) error {
 		}
 	}
 	for _, r := range s.Reports() {
-		if r.Kind == bug.OOM {
+		if r.Kind == mmsim.ReportOOM {
 			fmt.Fprintf(bw, "The kernel log (the OOM report; mmsim prints no CPU line and no stack):\n\n%s\n\n", r.Text)
 		}
 	}
@@ -96,7 +89,7 @@ func run(w io.Writer) error {
 	// after OOM_REAPER_DELAY.
 	s.Sleep(3 * time.Second)
 	for _, r := range s.Reports() {
-		if r.Kind == bug.Info {
+		if r.Kind == mmsim.ReportInfo {
 			fmt.Fprintf(bw, "%s\n\n", r.Text)
 		}
 	}

@@ -182,7 +182,11 @@ func (k *Kswapd) Run(now int64) {
 	k.runs++
 	k.mu.Unlock()
 
+	// kswapd holds the fs_reclaim map across its balancing, as lockdep
+	// sees it: the locks its shrinkers take depend on reclaim.
+	k.r.alloc.FSReclaimAcquire(k.task)
 	reclaimOrder, cost := k.r.balancePgdat(k, order, hz)
+	k.r.alloc.FSReclaimRelease(k.task)
 
 	sleep := k.hopeless() || k.node.Balanced(reclaimOrder, hz)
 	if sleep {

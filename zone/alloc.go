@@ -76,6 +76,17 @@ type Hooks interface {
 	FreePrepare(t *memalloc.Task, p Page, order Order)
 }
 
+// FSReclaimHooks is what a Hooks may also implement to see reclaim run as
+// lockdep sees it: the fs_reclaim pseudo-lock, held across direct reclaim
+// of a request that may enter the filesystem, and across kswapd's
+// balancing. Every lock a shrinker takes meanwhile depends on it.
+//
+// Kernel: mm/page_alloc.c:fs_reclaim_acquire(), __fs_reclaim_acquire().
+type FSReclaimHooks interface {
+	FSReclaimAcquire(t *memalloc.Task)
+	FSReclaimRelease(t *memalloc.Task)
+}
+
 // Options plugs the layers above zone into the allocator. Every field may
 // be nil.
 type Options struct {

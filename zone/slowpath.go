@@ -473,9 +473,16 @@ func (a *Allocator) directReclaim(ac *allocContext, mask gfp.Mask, order Order, 
 	t := ac.t
 	// Reclaim allocates to free memory: it must use the reserves and
 	// must not recurse into reclaim.
+	fsr := a.NeedReclaim(t, mask)
+	if fsr {
+		a.FSReclaimAcquire(t)
+	}
 	cookie := t.SaveMemalloc()
 	*progress = r.TryToFreePages(t, ac.zonelist, order, mask, ac.highest)
 	t.Restore(cookie)
+	if fsr {
+		a.FSReclaimRelease(t)
+	}
 	if *progress == 0 {
 		return 0, false
 	}
@@ -487,6 +494,37 @@ func (a *Allocator) directReclaim(ac *allocContext, mask gfp.Mask, order Order, 
 		a.unreserveHighatomic(ac, false)
 		a.DrainAllPages(t)
 		drained = true
+	}
+}
+
+// NeedReclaim reports whether a request of t with the (scoped) mask takes
+// the fs_reclaim map: it may reclaim directly, the task is not already
+// reclaiming (PF_MEMALLOC), it may enter the filesystem, and it does not
+// opt out with __GFP_NOLOCKDEP.
+//
+// Kernel: mm/page_alloc.c:__need_reclaim().
+func (a *Allocator) NeedReclaim(t *memalloc.Task, mask gfp.Mask) bool {
+	return mask&gfp.DirectReclaim != 0 && t.Flags()&memalloc.PFMemalloc == 0 &&
+		mask&gfp.FS != 0 && mask&gfp.NoLockdep == 0
+}
+
+// FSReclaimAcquire takes the fs_reclaim map for t, unconditionally, as
+// kswapd does around balance_pgdat and direct reclaim does when
+// NeedReclaim holds; a no-op unless the Hooks implement FSReclaimHooks.
+//
+// Kernel: mm/page_alloc.c:__fs_reclaim_acquire().
+func (a *Allocator) FSReclaimAcquire(t *memalloc.Task) {
+	if h, ok := a.opts.Hooks.(FSReclaimHooks); ok {
+		h.FSReclaimAcquire(t)
+	}
+}
+
+// FSReclaimRelease releases what FSReclaimAcquire took.
+//
+// Kernel: mm/page_alloc.c:__fs_reclaim_release().
+func (a *Allocator) FSReclaimRelease(t *memalloc.Task) {
+	if h, ok := a.opts.Hooks.(FSReclaimHooks); ok {
+		h.FSReclaimRelease(t)
 	}
 }
 
@@ -713,6 +751,18 @@ const allocStallWarn = 10 * sim.HZ * sim.Jiffy
 //
 // Kernel: mm/page_alloc.c:warn_alloc().
 func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
+	a.WarnAlloc(t, mask, fmt.Sprintf("page allocation failure: order:%d", order))
+}
+
+// WarnAlloc is warn_alloc() for the callers outside the page allocator
+// (vmalloc): msg is its formatted message ("vmalloc error: size 4096,
+// exceeds total pages"), printed after the task's comm and before the
+// mode, nodemask and cpuset, then the Mem-Info block. __GFP_NOWARN, the
+// rate limit (one report per 10 s, shared with the page allocator) and a
+// DMA request on a machine without DMA memory silence it.
+//
+// Kernel: mm/page_alloc.c:warn_alloc().
+func (a *Allocator) WarnAlloc(t *memalloc.Task, mask gfp.Mask, msg string) {
 	if mask&gfp.NoWarn != 0 {
 		return
 	}
@@ -725,8 +775,8 @@ func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
 	if !ok || (mask&gfp.DMA != 0 && !a.hasManagedDMA()) {
 		return
 	}
-	text := fmt.Sprintf("%s: page allocation failure: order:%d, mode:%s, nodemask=(null),cpuset=/,mems_allowed=%s",
-		t.Comm(), order, mask.Mode(), a.memsAllowed())
+	text := fmt.Sprintf("%s: %s, mode:%s, nodemask=(null),cpuset=/,mems_allowed=%s",
+		t.Comm(), msg, mask.Mode(), a.memsAllowed())
 	a.report(t, bug.Alloc, "mm/page_alloc.c:warn_alloc", text+a.memInfo(t, mask))
 }
 
@@ -814,3 +864,8 @@ func (n *Node) hasMemory() bool {
 // above are built on the booted allocator, so they arrive after New; call
 // it before the first allocation.
 func (a *Allocator) SetSlowPath(sp SlowPath) { a.opts.SlowPath = sp }
+
+// SetHooks plugs the allocation hooks in (Options.Hooks), for layers built
+// after the allocator (slab, the debug allocators, lockdep). Like
+// SetSlowPath it must be called before the first allocation.
+func (a *Allocator) SetHooks(h Hooks) { a.opts.Hooks = h }

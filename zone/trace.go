@@ -21,6 +21,18 @@ const (
 	EvPageAllocZoneLocked                      // kmem:mm_page_alloc_zone_locked
 	EvPagePcpuDrain                            // kmem:mm_page_pcpu_drain
 	EvPageAllocExtfrag                         // kmem:mm_page_alloc_extfrag
+
+	// The slab tracepoints (mm/slub.c), emitted through Allocator.Emit.
+	EvKmalloc        // kmem:kmalloc
+	EvKfree          // kmem:kfree
+	EvKmemCacheAlloc // kmem:kmem_cache_alloc
+	EvKmemCacheFree  // kmem:kmem_cache_free
+
+	// The vmap-area tracepoints (mm/vmalloc.c), emitted through
+	// Allocator.Emit.
+	EvAllocVmapArea       // vmalloc:alloc_vmap_area
+	EvFreeVmapAreaNoflush // vmalloc:free_vmap_area_noflush
+	EvPurgeVmapAreaLazy   // vmalloc:purge_vmap_area_lazy
 )
 
 var eventNames = [...]string{
@@ -30,6 +42,13 @@ var eventNames = [...]string{
 	EvPageAllocZoneLocked: "kmem:mm_page_alloc_zone_locked",
 	EvPagePcpuDrain:       "kmem:mm_page_pcpu_drain",
 	EvPageAllocExtfrag:    "kmem:mm_page_alloc_extfrag",
+	EvKmalloc:             "kmem:kmalloc",
+	EvKfree:               "kmem:kfree",
+	EvKmemCacheAlloc:      "kmem:kmem_cache_alloc",
+	EvKmemCacheFree:       "kmem:kmem_cache_free",
+	EvAllocVmapArea:       "vmalloc:alloc_vmap_area",
+	EvFreeVmapAreaNoflush: "vmalloc:free_vmap_area_noflush",
+	EvPurgeVmapAreaLazy:   "vmalloc:purge_vmap_area_lazy",
 }
 
 // String returns the tracepoint's perf name, "kmem:mm_page_alloc".
@@ -63,6 +82,29 @@ type Event struct {
 	FallbackOrder       Order
 	FallbackMigratetype gfp.Migratetype
 	ChangeOwnership     bool
+
+	// The slab events' fields: call_site (a symbol+offset, "" for none),
+	// ptr (0 prints as (nil)), the cache name, bytes_req, bytes_alloc,
+	// node (-1: NUMA_NO_NODE) and accounted. Ptr is also the vmalloc
+	// events' va_start, and purge_vmap_area_lazy's start.
+	CallSite   string
+	Ptr        uint64
+	Name       string
+	BytesReq   int64
+	BytesAlloc int64
+	Node       int
+	Accounted  bool
+
+	// The vmalloc events' fields: alloc_vmap_area's size, align, vstart,
+	// vend and failed; free_vmap_area_noflush's nr_lazy and nr_lazy_max;
+	// purge_vmap_area_lazy's end and num_purged.
+	Size, Align  uint64
+	VStart, VEnd uint64
+	Failed       bool
+	NrLazy       uint64
+	NrLazyMax    uint64
+	End          uint64
+	NumPurged    uint64
 }
 
 // tracer delivers events to the subscribers. Subscribing is rare and
@@ -114,12 +156,19 @@ const perfNameWidth = 30
 // String returns the event as `perf script` prints it:
 // "%16s %5d [%03d] %12s: %*s: fields", with the time as seconds and
 // microseconds (truncated) and page= printed as the pfn, as perf does.
+// The event-name column is 30 wide, as in a recording of the page
+// allocator's events; Format chooses another width.
 //
 // Kernel: include/trace/events/kmem.h (TP_printk of each event); perf's
 // builtin-script.c for the header.
-func (e Event) String() string {
+func (e Event) String() string { return e.Format(perfNameWidth) }
+
+// Format is String with the event-name column width perf chose for a
+// recording: the longest name among its recorded events (31 for the
+// slab_mix capture's event list).
+func (e Event) Format(nameWidth int) string {
 	ts := fmt.Sprintf("%d.%06d", e.Time/1e9, e.Time%1e9/1e3)
-	head := fmt.Sprintf("%16s %5d [%03d] %12s: %*s: ", e.Comm, e.PID, e.CPU, ts, perfNameWidth, e.Kind)
+	head := fmt.Sprintf("%16s %5d [%03d] %12s: %*s: ", e.Comm, e.PID, e.CPU, ts, nameWidth, e.Kind)
 	page := fmt.Sprintf("page=0x%x pfn=0x%x", uint64(e.PFN), uint64(e.PFN))
 	switch e.Kind {
 	case EvPageAlloc:
@@ -139,8 +188,57 @@ func (e Event) String() string {
 		return head + fmt.Sprintf("%s alloc_order=%d fallback_order=%d pageblock_order=%d alloc_migratetype=%d "+
 			"fallback_migratetype=%d fragmenting=%d change_ownership=%d", page, e.Order, e.FallbackOrder,
 			PageblockOrder, e.Migratetype, e.FallbackMigratetype, b2i(e.FallbackOrder < PageblockOrder), b2i(e.ChangeOwnership))
+	case EvKmalloc:
+		return head + fmt.Sprintf("call_site=%s ptr=%s bytes_req=%d bytes_alloc=%d gfp_flags=%s node=%d accounted=%t",
+			callSite(e.CallSite), ptr(e.Ptr), e.BytesReq, e.BytesAlloc, e.Mask, e.Node, e.Accounted)
+	case EvKfree:
+		return head + fmt.Sprintf("call_site=%s ptr=%s", callSite(e.CallSite), ptr(e.Ptr))
+	case EvKmemCacheAlloc:
+		return head + fmt.Sprintf("call_site=%s ptr=%s name=%s bytes_req=%d bytes_alloc=%d gfp_flags=%s node=%d accounted=%t",
+			callSite(e.CallSite), ptr(e.Ptr), e.Name, e.BytesReq, e.BytesAlloc, e.Mask, e.Node, e.Accounted)
+	case EvKmemCacheFree:
+		return head + fmt.Sprintf("call_site=%s ptr=%s name=%s", callSite(e.CallSite), ptr(e.Ptr), e.Name)
+	case EvAllocVmapArea:
+		// va_start in decimal: the kernel's own format says %lu.
+		return head + fmt.Sprintf("va_start: %d size=%d align=%d vstart=0x%x vend=0x%x failed=%d",
+			e.Ptr, e.Size, e.Align, e.VStart, e.VEnd, b2i(e.Failed))
+	case EvFreeVmapAreaNoflush:
+		return head + fmt.Sprintf("va_start=0x%x nr_lazy=%d nr_lazy_max=%d", e.Ptr, e.NrLazy, e.NrLazyMax)
+	case EvPurgeVmapAreaLazy:
+		return head + fmt.Sprintf("start=0x%x end=0x%x num_purged=%d", e.Ptr, e.End, e.NumPurged)
 	}
 	return head
+}
+
+// callSite prints call_site as perf's %pS does: the symbol+offset, or
+// 0x0 for none.
+func callSite(s string) string {
+	if s == "" {
+		return "0x0"
+	}
+	return s
+}
+
+// ptr prints a pointer as perf's %p does: (nil) for NULL.
+func ptr(p uint64) string {
+	if p == 0 {
+		return "(nil)"
+	}
+	return fmt.Sprintf("0x%x", p)
+}
+
+// Tracing reports whether any subscriber listens: the layers above build
+// their events only then.
+func (a *Allocator) Tracing() bool { return a.trace.enabled() }
+
+// Emit delivers an event of a layer above the page allocator (slab,
+// vmalloc) to the subscribers, stamped with t and the time, in the one
+// stream Subscribe reads. ev.Kind must be one of the slab or vmalloc
+// kinds.
+func (a *Allocator) Emit(t *memalloc.Task, ev Event) {
+	if a.trace.enabled() {
+		a.trace.emit(t, ev)
+	}
 }
 
 func b2i(b bool) int {

@@ -80,6 +80,101 @@ type Config struct {
 	// kernel). Default: 120 s, the hung-task detector's default timeout
 	// (DEFAULT_HUNG_TASK_TIMEOUT).
 	StallLimit time.Duration
+
+	// Debug turns on the debugging facilities that allocate while an
+	// allocation is in progress: kmemleak, page_owner and the stack
+	// depot. Off by default, as in a production kernel.
+	Debug DebugConfig
+	// Lockdep turns on the lock-dependency checker: every allocation
+	// that may enter filesystem reclaim takes the fs_reclaim map, and
+	// every simulated lock and work item records its dependencies, so
+	// a possible deadlock is reported the first time its lock order is
+	// seen. Off by default: it costs on every allocation. Locks and
+	// workqueues work without it, and a task that actually waits in a
+	// cycle gets ErrDeadlock either way.
+	Lockdep bool
+	// Nofail chooses what a __GFP_NOFAIL request that can never be
+	// satisfied does (seed 000): the kernel's answer, an error, a BUG,
+	// or a loop.
+	Nofail NofailConfig
+	// VmallocPreFix is a what-if: vmalloc's page tables are allocated
+	// with the caller's mask and no scope, as before
+	// memalloc_apply_gfp_scope() — a GFP_NOFS vmalloc can then recurse
+	// into the filesystem from its page-table allocation.
+	VmallocPreFix bool
+}
+
+// DebugConfig selects the debug allocators (SPEC.md §5).
+type DebugConfig struct {
+	// Kmemleak tracks every slab and vmalloc object with a metadata
+	// object allocated with the nested mask (CONFIG_DEBUG_KMEMLEAK).
+	Kmemleak bool
+	// KmemleakPoolSize is CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE, the static
+	// fallback pool (0: the default, 16000).
+	KmemleakPoolSize int
+	// PageOwner records the stack of every page allocation in the stack
+	// depot, whose pools it allocates (page_owner=on).
+	PageOwner bool
+	// PreFix is a what-if: the stack depot and page_owner use the masks
+	// they had before gfp_nested_mask() —
+	// ((mask &^ GFP_ZONEMASK) & (GFP_ATOMIC|GFP_KERNEL)) | __GFP_NOWARN —
+	// which lose __GFP_NOLOCKDEP and never add __GFP_NOMEMALLOC or
+	// __GFP_NORETRY. kmemleak always used the nested mask.
+	PreFix bool
+}
+
+// NofailPolicy is what a __GFP_NOFAIL request that no amount of reclaim
+// can satisfy does: one above MAX_PAGE_ORDER for the page allocator, above
+// KMALLOC_MAX_SIZE for kmalloc, above INT_MAX (or NofailConfig's limit) for
+// kvmalloc, above total RAM for vmalloc.
+type NofailPolicy uint8
+
+// The policies of the seed-000 debate.
+const (
+	// NofailKernel does what 7.2 does in each API: the page allocator
+	// and kmalloc WARN and return NULL, kvmalloc WARNs once (unless
+	// __GFP_NOWARN) and returns NULL, vmalloc prints warn_alloc's
+	// "exceeds total pages" and returns NULL. The request fails with
+	// ErrNoMemory (ErrInvalid for a page order above MAX_PAGE_ORDER).
+	NofailKernel NofailPolicy = iota
+	// NofailFail fails the request at once with an error wrapping
+	// ErrNoMemory that says why, without a WARN: the proposal that a
+	// NOFAIL request the allocator can never satisfy is a plain failure
+	// the caller must handle.
+	NofailFail
+	// NofailBug treats the request as a bug of its caller: a BUG
+	// report, the task killed (SIGKILL), an error wrapping ErrBug and
+	// ErrKilled — the BUG_ON() position of the thread.
+	NofailBug
+	// NofailLoop honours "never fail" literally: the request sleeps and
+	// retries, with the stall warning every 10 s, until Config's
+	// StallLimit ends it with ErrDeadlock.
+	NofailLoop
+)
+
+func (p NofailPolicy) String() string {
+	switch p {
+	case NofailKernel:
+		return "kernel"
+	case NofailFail:
+		return "fail"
+	case NofailBug:
+		return "bug"
+	case NofailLoop:
+		return "loop"
+	}
+	return fmt.Sprintf("NofailPolicy(%d)", uint8(p))
+}
+
+// NofailConfig is the policy and kvmalloc's configured limit.
+type NofailConfig struct {
+	Policy NofailPolicy
+	// KvmallocLimitPages and KvmallocLimitFraction (of total RAM) set a
+	// size above which a NOFAIL kvmalloc counts as never satisfiable,
+	// besides INT_MAX; 0 means no limit. The kernel has neither: under
+	// NofailKernel they are ignored.
+	KvmallocLimitPages    int64
+	KvmallocLimitFraction float64
 }
 
 // DefaultConfig returns a small machine: one node, two CPUs, 8 GiB of RAM
@@ -151,6 +246,15 @@ func (c *Config) validate() error {
 	}
 	if c.CompactionProactiveness < 0 || c.CompactionProactiveness > 100 {
 		errs = append(errs, fmt.Errorf("CompactionProactiveness %d: vm.compaction_proactiveness takes 0..100", c.CompactionProactiveness))
+	}
+	if c.Nofail.Policy > NofailLoop {
+		errs = append(errs, fmt.Errorf("Nofail.Policy %d: one of NofailKernel, NofailFail, NofailBug, NofailLoop", c.Nofail.Policy))
+	}
+	if c.Nofail.KvmallocLimitPages < 0 || c.Nofail.KvmallocLimitFraction < 0 || c.Nofail.KvmallocLimitFraction > 1 {
+		errs = append(errs, fmt.Errorf("Nofail %+v: the kvmalloc limit is a page count of 0 or more and a fraction of total RAM in 0..1", c.Nofail))
+	}
+	if c.Debug.KmemleakPoolSize < 0 {
+		errs = append(errs, fmt.Errorf("Debug.KmemleakPoolSize %d: CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE is 0 (the default) or positive", c.Debug.KmemleakPoolSize))
 	}
 	co := c.Costs
 	for _, v := range []int64{co.ScanPage, co.SwapOutPage, co.WritebackPage, co.ShrinkObject, co.CompactMovePage, co.CompactScanPage, co.ZeroPage} {

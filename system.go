@@ -9,11 +9,15 @@ import (
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/internal/debugalloc"
+	"github.com/mmsim/mmsim/internal/lockdep"
 	"github.com/mmsim/mmsim/internal/mm"
 	"github.com/mmsim/mmsim/internal/sim"
+	"github.com/mmsim/mmsim/internal/slab"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/oom"
 	"github.com/mmsim/mmsim/reclaim"
+	"github.com/mmsim/mmsim/vmalloc"
 	"github.com/mmsim/mmsim/zone"
 
 	"golang.org/x/sync/errgroup"
@@ -56,6 +60,18 @@ type System struct {
 	reclaim *reclaim.Reclaimer
 	compact *reclaim.Compactor
 	oom     *oom.Killer
+	slab    *slab.Allocator
+	vm      *vmalloc.Allocator
+	// lockdep checks lock order and actual waits; with Config.Lockdep
+	// it also sees every allocation (fs_reclaim).
+	lockdep *lockdep.Checker
+
+	// The debug allocators of Config.Debug, nil while off.
+	depot     *debugalloc.StackDepot
+	pageOwner *debugalloc.PageOwner
+	leak      *debugalloc.Kmemleak
+	// wqOnce keys the workqueues' WARN_ONCE sites.
+	wqOnce bug.Once
 
 	nextPID atomic.Int64
 	nextCPU atomic.Int64
@@ -111,6 +127,29 @@ func New(cfg Config) (*System, error) {
 		Report:             s.report,
 	})
 	a.SetSlowPath(zone.SlowPath{Reclaim: s.reclaim, Compact: s.compact, OOM: s.oom})
+	if s.slab, err = slab.New(a, slab.Options{CPUs: cfg.CPUs, Report: s.report, Now: s.Now}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	s.vm = vmalloc.New(a, s.slab, vmalloc.Options{
+		CPUs:               cfg.CPUs,
+		Report:             s.report,
+		Sleep:              func(d int64) { s.clock.Sleep(d, nil) },
+		Now:                s.Now,
+		PreFix:             cfg.VmallocPreFix,
+		FatalSignalPending: s.fatalSignalPending,
+		StallLimit:         int64(cfg.StallLimit),
+	})
+	s.lockdep = lockdep.New(lockdep.Options{
+		Report:   s.report,
+		Now:      s.Now,
+		Deadlock: ErrDeadlock,
+		Stacks:   true,
+		Inline:   s.inline,
+		Disabled: !cfg.Lockdep,
+	})
+	if err := s.setupDebug(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	if cfg.Async {
 		var ctx context.Context
 		ctx, s.stop = context.WithCancel(context.Background())
@@ -148,6 +187,21 @@ func (s *System) NewTask(name string) *memalloc.Task {
 	return t
 }
 
+// fatalSignalPending reports whether t was killed (SIGKILL pending).
+//
+// Kernel: include/linux/sched/signal.h:fatal_signal_pending().
+func (s *System) fatalSignalPending(t *memalloc.Task) bool {
+	p := s.model.Proc(t)
+	return p != nil && p.Context().Err() != nil
+}
+
+// inline reports whether t is a daemon that runs on another task's
+// goroutine: kswapd and kcompactd in the deterministic mode. Such a task
+// may not block on a contended lock.
+func (s *System) inline(t *memalloc.Task) bool {
+	return !s.cfg.Async && t.Flags()&(memalloc.PFKswapd|memalloc.PFKcompactd) != 0
+}
+
 // check refuses a task this System did not create, and calls after Close.
 func (s *System) check(t *memalloc.Task) error {
 	if t != nil && t.Owner() == &s.owner && !s.closed.Load() {
@@ -178,6 +232,12 @@ func (s *System) refuse(t *memalloc.Task) error {
 func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
 	if err := s.check(t); err != nil {
 		return zone.Page{}, err
+	}
+	if mask&gfp.NoFail != 0 && order > zone.MaxPageOrder {
+		if handled, err := s.nofailNever(t, "alloc_pages", "mm/page_alloc.c:__alloc_pages_noprof",
+			fmt.Sprintf("order:%d is above MAX_PAGE_ORDER (%d)", order, zone.MaxPageOrder), mask); handled {
+			return zone.Page{}, err
+		}
 	}
 	if l := s.lat.Load(); l != nil {
 		start := s.Now()

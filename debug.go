@@ -1,0 +1,119 @@
+package mmsim
+
+import (
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/debugalloc"
+	"github.com/mmsim/mmsim/internal/slab"
+	"github.com/mmsim/mmsim/memalloc"
+	"github.com/mmsim/mmsim/zone"
+)
+
+// allocHooks is what the System hangs on every page allocation and free
+// when a debug facility or lockdep is on: lockdep's fs_reclaim
+// annotation, page_owner. It is plugged in only then, so that a machine
+// without them keeps the allocator's hook-free fast path.
+//
+// Kernel: mm/page_alloc.c:prepare_alloc_pages() (might_alloc),
+// post_alloc_hook(), free_pages_prepare().
+type allocHooks struct{ s *System }
+
+var (
+	_ zone.Hooks          = allocHooks{}
+	_ zone.FSReclaimHooks = allocHooks{}
+	_ slab.Hooks          = leakHooks{}
+)
+
+func (h allocHooks) MightAlloc(t *memalloc.Task, mask gfp.Mask) {
+	if h.s.cfg.Lockdep {
+		h.s.lockdep.MightAlloc(t, mask)
+	}
+}
+
+func (allocHooks) ShouldFailAlloc(*memalloc.Task, gfp.Mask, zone.Order) bool { return false }
+
+func (h allocHooks) PostAlloc(t *memalloc.Task, p zone.Page, order zone.Order, mask gfp.Mask) {
+	if po := h.s.pageOwner; po != nil {
+		po.SetPageOwner(t, p, order, mask)
+	}
+}
+
+func (h allocHooks) FreePrepare(_ *memalloc.Task, p zone.Page, _ zone.Order) {
+	if po := h.s.pageOwner; po != nil {
+		po.ResetPageOwner(p)
+	}
+}
+
+func (h allocHooks) FSReclaimAcquire(t *memalloc.Task) {
+	if h.s.cfg.Lockdep {
+		h.s.lockdep.FSReclaimAcquire(t)
+	}
+}
+
+func (h allocHooks) FSReclaimRelease(t *memalloc.Task) {
+	if h.s.cfg.Lockdep {
+		h.s.lockdep.FSReclaimRelease(t)
+	}
+}
+
+// leakHooks are kmemleak's slab hooks: every object of a cache without
+// SLAB_NOLEAKTRACE is tracked.
+//
+// Kernel: mm/slub.c:slab_post_alloc_hook(), slab_free_hook().
+type leakHooks struct{ k *debugalloc.Kmemleak }
+
+func (h leakHooks) PostAlloc(t *memalloc.Task, _ *slab.Cache, addr uint64, size int, mask gfp.Mask) {
+	h.k.Alloc(t, addr, size, mask)
+}
+
+func (h leakHooks) Free(t *memalloc.Task, _ *slab.Cache, addr uint64) { h.k.Free(t, addr) }
+
+// setupDebug builds the debug allocators Config.Debug asks for and plugs
+// the hooks in.
+//
+// Kernel: mm/kmemleak.c:kmemleak_init(), mm/page_owner.c:init_page_owner().
+func (s *System) setupDebug() error {
+	d := s.cfg.Debug
+	if d.PageOwner || d.Kmemleak {
+		// Both select CONFIG_STACKDEPOT.
+		s.depot = debugalloc.NewStackDepot(s.alloc, d.PreFix)
+	}
+	if d.PageOwner {
+		s.pageOwner = debugalloc.NewPageOwner(s.depot, s.slab.Kmalloc, d.PreFix)
+	}
+	if d.Kmemleak {
+		c, err := s.slab.CreateCache("kmemleak_object", debugalloc.ObjectSize, 0, slab.NoLeakTrace)
+		if err != nil {
+			return err
+		}
+		s.leak = debugalloc.NewKmemleak(c, d.KmemleakPoolSize, s.report, s.Now)
+		s.leak.SetDepot(s.depot)
+		s.slab.SetHooks(leakHooks{s.leak})
+	}
+	if s.cfg.Lockdep || d.PageOwner {
+		s.alloc.SetHooks(allocHooks{s})
+	}
+	return nil
+}
+
+// DebugStats is what the debug allocators did.
+type DebugStats struct {
+	StackDepot debugalloc.DepotStats
+	PageOwner  debugalloc.OwnerStats
+	Kmemleak   debugalloc.LeakStats
+}
+
+// DebugStats returns the counters of the debug allocators Config.Debug
+// turned on; the others are zero.
+func (s *System) DebugStats() DebugStats {
+	var st DebugStats
+	if s.depot != nil {
+		st.StackDepot = s.depot.Stats()
+	}
+	if s.pageOwner != nil {
+		st.PageOwner = s.pageOwner.Stats()
+	}
+	if s.leak != nil {
+		st.Kmemleak = s.leak.Stats()
+	}
+	return st
+}

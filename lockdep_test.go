@@ -19,7 +19,7 @@ type lockingShrinker struct {
 }
 
 func (sh *lockingShrinker) Count(*mmsim.ShrinkControl) uint64 { return 1024 }
-func (sh *lockingShrinker) Seeks() int                         { return 2 }
+func (sh *lockingShrinker) Seeks() int                        { return 2 }
 func (sh *lockingShrinker) Scan(sc *mmsim.ShrinkControl) uint64 {
 	if sc.GFPMask&gfp.FS == 0 || sh.err != nil {
 		return mmsim.ShrinkStop
@@ -148,5 +148,30 @@ func TestVmallocPageTableScope(t *testing.T) {
 		warns := reportsOf(s, mmsim.ReportWarn)
 		require.NotEmpty(t, warns)
 		assert.Contains(t, warns[len(warns)-1].Text, "(fs_reclaim)")
+	}
+}
+
+// TestKmallocTakesFSReclaim checks that lockdep sees every slab
+// allocation, not only those that need a new slab page: might_alloc() runs
+// at slab's entry.
+//
+// Reference: mm/slub.c:slab_pre_alloc_hook(), include/linux/sched/mm.h:might_alloc().
+func TestKmallocTakesFSReclaim(t *testing.T) {
+	for _, mask := range []gfp.Mask{gfp.NoFS, gfp.Kernel} {
+		s, sh := lockdepMachine(t, false)
+		task := s.NewTask("xfs_fsop")
+		o, err := s.Kmalloc(task, 64, gfp.Atomic) // the cache has a slab now
+		require.NoError(t, err)
+		require.NoError(t, sh.lock.Lock(task))
+		o2, err := s.Kmalloc(task, 64, mask)
+		require.NoError(t, sh.lock.Unlock(task))
+		require.NoError(t, err)
+		require.NoError(t, s.Kfree(task, o))
+		require.NoError(t, s.Kfree(task, o2))
+		if mask == gfp.NoFS {
+			assert.Zero(t, s.LockdepReports(), "GFP_NOFS never takes fs_reclaim")
+		} else {
+			assert.Equal(t, 1, s.LockdepReports(), "GFP_KERNEL under the inode lock, from a warm cache")
+		}
 	}
 }

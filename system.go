@@ -127,7 +127,7 @@ func New(cfg Config) (*System, error) {
 		Report:             s.report,
 	})
 	a.SetSlowPath(zone.SlowPath{Reclaim: s.reclaim, Compact: s.compact, OOM: s.oom})
-	if s.slab, err = slab.New(a, slab.Options{CPUs: cfg.CPUs, Report: s.report, Now: s.Now}); err != nil {
+	if s.slab, err = slab.New(a, slab.Options{CPUs: cfg.CPUs, Report: s.report, Now: s.Now, MightAlloc: s.slabMightAlloc}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	s.vm = vmalloc.New(a, s.slab, vmalloc.Options{
@@ -200,6 +200,16 @@ func (s *System) fatalSignalPending(t *memalloc.Task) bool {
 // may not block on a contended lock.
 func (s *System) inline(t *memalloc.Task) bool {
 	return !s.cfg.Async && t.Flags()&(memalloc.PFKswapd|memalloc.PFKcompactd) != 0
+}
+
+// slabMightAlloc is might_alloc() at slab's entry: lockdep's fs_reclaim
+// annotation for every object allocation, with Config.Lockdep.
+//
+// Kernel: mm/slub.c:slab_pre_alloc_hook().
+func (s *System) slabMightAlloc(t *memalloc.Task, mask gfp.Mask) {
+	if s.cfg.Lockdep {
+		s.lockdep.MightAlloc(t, mask)
+	}
 }
 
 // check refuses a task this System did not create, and calls after Close.

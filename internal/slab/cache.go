@@ -34,6 +34,11 @@ type Options struct {
 	Report bug.Sink
 	// Now returns the simulated time in ns, for reports; nil is 0.
 	Now func() int64
+	// MightAlloc runs at the entry of every object allocation with the
+	// caller's mask, as might_alloc() does in slab_pre_alloc_hook: it is
+	// where lockdep sees a slab allocation take fs_reclaim, whether or
+	// not the object needs a new slab. Nil: nothing.
+	MightAlloc func(t *memalloc.Task, mask gfp.Mask)
 }
 
 // Hooks sees every object allocated and freed, as kmemleak does. It is not

@@ -128,6 +128,9 @@ func (c *Cache) alloc(t *memalloc.Task, mask gfp.Mask) (uint64, error) {
 		return 0, fmt.Errorf("%w: task %s runs on CPU %d, which this machine does not have", zone.ErrInvalid, t, cpu)
 	}
 	mask &= gfp.BitsMask // slab_pre_alloc_hook: gfp_allowed_mask
+	if ma := c.s.opts.MightAlloc; ma != nil {
+		ma(t, mask)
+	}
 	c.mu.Lock()
 	if sl := c.cpuSlab[cpu]; sl != nil && len(sl.free) > 0 {
 		addr := c.takeObjectLocked(sl)

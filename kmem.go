@@ -1,12 +1,12 @@
 package mmsim
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 
 	"github.com/mmsim/mmsim/gfp"
-	"github.com/mmsim/mmsim/internal/bug"
 	"github.com/mmsim/mmsim/internal/slab"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/vmalloc"
@@ -41,16 +41,14 @@ func (o Object) IsZeroSize() bool { return o.addr == slab.ZeroSizePtr }
 
 func (o Object) String() string { return fmt.Sprintf("0x%x(%d bytes)", o.addr, o.size) }
 
-// The size limits of kmalloc.
+// The size limits of kmalloc: above KmallocMaxCacheSize a request goes
+// straight to the page allocator; KmallocMaxSize is the largest block it
+// can give (order MAX_PAGE_ORDER).
 //
-// Kernel: include/linux/slab.h.
+// Kernel: include/linux/slab.h (KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE).
 const (
-	// KmallocMaxCacheSize is KMALLOC_MAX_CACHE_SIZE: larger requests go
-	// straight to the page allocator.
-	KmallocMaxCacheSize = 2 * zone.PageSize
-	// KmallocMaxSize is KMALLOC_MAX_SIZE: the largest block the page
-	// allocator can give (order MAX_PAGE_ORDER).
-	KmallocMaxSize = zone.PageSize << zone.MaxPageOrder
+	KmallocMaxCacheSize = slab.KmallocMaxCacheSize
+	KmallocMaxSize      = slab.KmallocMaxSize
 )
 
 // negativeSize is the error of a negative size.
@@ -80,7 +78,7 @@ func (s *System) Kmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, err
 	}
 	addr, err := s.slab.Kmalloc(t, size, mask)
 	if err != nil {
-		if size > KmallocMaxSize && !errIsNoMemory(err) {
+		if size > KmallocMaxSize && !errors.Is(err, ErrNoMemory) {
 			// The page allocator refuses the order (a WARN), and
 			// kmalloc answers NULL.
 			return Object{}, fmt.Errorf("%w: kmalloc: size %d is above KMALLOC_MAX_SIZE (%d): %s",
@@ -92,18 +90,14 @@ func (s *System) Kmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, err
 }
 
 // Kfree frees an object Kmalloc returned. kfree(NULL) and
-// kfree(ZERO_SIZE_PTR) do nothing. A vmalloc object, a double free or an
-// address that is no object wraps ErrBug and changes nothing.
+// kfree(ZERO_SIZE_PTR) do nothing. A vmalloc object (free_large_kmalloc's
+// "Not a kmalloc allocation"), a double free or an address that is no
+// object wraps ErrBug and changes nothing.
 //
 // Kernel: mm/slub.c:kfree().
 func (s *System) Kfree(t *memalloc.Task, o Object) error {
 	if err := s.check(t); err != nil {
 		return err
-	}
-	if o.IsVmalloc() {
-		text := fmt.Sprintf("kfree() of vmalloc address 0x%x: it belongs to vfree() or kvfree()", o.addr)
-		s.reportAs(t, bug.Bug, "mm/slub.c:kfree", text)
-		return fmt.Errorf("%w: %s", ErrBug, text)
 	}
 	return s.slab.Kfree(t, o.addr)
 }

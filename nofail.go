@@ -1,7 +1,6 @@
 package mmsim
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -56,6 +55,3 @@ func (s *System) nofailLoop(t *memalloc.Task, site, what string) error {
 func (s *System) reportAs(t *memalloc.Task, kind bug.Kind, site, text string) {
 	s.report(Report{Kind: kind, Site: site, Text: text, Comm: t.Comm(), PID: t.PID(), Time: s.Now()})
 }
-
-// errIsNoMemory reports whether err is an allocation failure.
-func errIsNoMemory(err error) bool { return errors.Is(err, ErrNoMemory) }

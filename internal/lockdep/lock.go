@@ -2,7 +2,6 @@ package lockdep
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/mmsim/mmsim/internal/bug"
@@ -93,9 +92,7 @@ func (l *Lock) Lock(t *memalloc.Task) error {
 			if waited {
 				c.restoreWaitLocked(t, prevWait, hadWait)
 			}
-			err := &DeadlockError{Task: taskName(t), Chain: chain, sentinel: c.opts.Deadlock}
-			rep := bug.Report{Kind: bug.Bug, Site: "kernel/hung_task.c:check_hung_task",
-				Text: strings.TrimPrefix(err.Error(), "lockdep: "), Comm: t.Comm(), PID: t.PID(), Time: c.now()}
+			err, rep := c.deadlockLocked(t, chain)
 			c.mu.Unlock()
 			c.emit([]bug.Report{rep})
 			return err

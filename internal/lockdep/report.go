@@ -163,6 +163,24 @@ func (c *Checker) report(t *memalloc.Task, site, text string) bug.Report {
 	return bug.Report{Kind: bug.Warn, Site: site, Text: text, Comm: t.Comm(), PID: t.PID(), Time: c.now()}
 }
 
+// writeHeader writes the opening both dependency reports share: the
+// WARNING between rules as long as its line, the kernel's ident, the task
+// and the two locks.
+//
+// Kernel: kernel/locking/lockdep.c:print_circular_bug_header(),
+// print_deadlock_bug().
+func writeHeader(b *strings.Builder, title string, t *memalloc.Task, prev, next heldLock) {
+	warning := "WARNING: " + title
+	b.WriteString(strings.Repeat("=", len(warning)) + "\n")
+	b.WriteString(warning + "\n")
+	b.WriteString(kernelIdent + "\n")
+	b.WriteString(strings.Repeat("-", len(warning)) + "\n")
+	fmt.Fprintf(b, "%s is trying to acquire lock:\n", taskName(t))
+	b.WriteString(printLock(next))
+	b.WriteString("\nbut task is already holding lock:\n")
+	b.WriteString(printLock(prev))
+}
+
 // circularReportLocked prints the circular dependency that prev→next would
 // close: path leads from next's class to prev's; trace is the current
 // stack, printed for the new dependency (#0).
@@ -173,14 +191,7 @@ func (c *Checker) report(t *memalloc.Task, site, text string) bug.Report {
 func (c *Checker) circularReportLocked(t *memalloc.Task, prev, next heldLock, path []*dependency, trace []uintptr) bug.Report {
 	c.turnOffLocked()
 	var b strings.Builder
-	b.WriteString("======================================================\n")
-	b.WriteString("WARNING: possible circular locking dependency detected\n")
-	b.WriteString(kernelIdent + "\n")
-	b.WriteString("------------------------------------------------------\n")
-	fmt.Fprintf(&b, "%s is trying to acquire lock:\n", taskName(t))
-	b.WriteString(printLock(next))
-	b.WriteString("\nbut task is already holding lock:\n")
-	b.WriteString(printLock(prev))
+	writeHeader(&b, "possible circular locking dependency detected", t, prev, next)
 	b.WriteString("\nwhich lock already depends on the new lock.\n\n")
 	b.WriteString("\nthe existing dependency chain (in reverse order) is:\n")
 	for i := len(path) - 1; i >= 0; i-- {
@@ -220,14 +231,7 @@ func (c *Checker) circularReportLocked(t *memalloc.Task, prev, next heldLock, pa
 func (c *Checker) recursiveReportLocked(t *memalloc.Task, prev, next heldLock) bug.Report {
 	c.turnOffLocked()
 	var b strings.Builder
-	b.WriteString("============================================\n")
-	b.WriteString("WARNING: possible recursive locking detected\n")
-	b.WriteString(kernelIdent + "\n")
-	b.WriteString("--------------------------------------------\n")
-	fmt.Fprintf(&b, "%s is trying to acquire lock:\n", taskName(t))
-	b.WriteString(printLock(next))
-	b.WriteString("\nbut task is already holding lock:\n")
-	b.WriteString(printLock(prev))
+	writeHeader(&b, "possible recursive locking detected", t, prev, next)
 	b.WriteString("\nother info that might help us debug this:\n")
 	b.WriteString(" Possible unsafe locking scenario:\n\n")
 	b.WriteString("       CPU0\n")

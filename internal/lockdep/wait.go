@@ -35,9 +35,7 @@ func (c *Checker) SetWaiting(t *memalloc.Task, on Waitable) error {
 	}
 	c.mu.Lock()
 	if chain := c.waitCycleLocked(t, on); chain != nil {
-		err := &DeadlockError{Task: taskName(t), Chain: chain, sentinel: c.opts.Deadlock}
-		rep := bug.Report{Kind: bug.Bug, Site: "kernel/hung_task.c:check_hung_task",
-			Text: strings.TrimPrefix(err.Error(), "lockdep: "), Comm: t.Comm(), PID: t.PID(), Time: c.now()}
+		err, rep := c.deadlockLocked(t, chain)
 		c.mu.Unlock()
 		c.emit([]bug.Report{rep})
 		return err
@@ -45,6 +43,14 @@ func (c *Checker) SetWaiting(t *memalloc.Task, on Waitable) error {
 	c.waiting[t] = on
 	c.mu.Unlock()
 	return nil
+}
+
+// deadlockLocked is the error and the BUG report of t's wait that would
+// close the wait-for cycle chain.
+func (c *Checker) deadlockLocked(t *memalloc.Task, chain []string) (*DeadlockError, bug.Report) {
+	err := &DeadlockError{Task: taskName(t), Chain: chain, sentinel: c.opts.Deadlock}
+	return err, bug.Report{Kind: bug.Bug, Site: "kernel/hung_task.c:check_hung_task",
+		Text: strings.TrimPrefix(err.Error(), "lockdep: "), Comm: t.Comm(), PID: t.PID(), Time: c.now()}
 }
 
 // ClearWaiting ends the wait SetWaiting recorded.

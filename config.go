@@ -102,6 +102,17 @@ type Config struct {
 	// memalloc_apply_gfp_scope() — a GFP_NOFS vmalloc can then recurse
 	// into the filesystem from its page-table allocation.
 	VmallocPreFix bool
+	// DroppableWriteLost is a what-if (seed 003): the VM_DROPPABLE
+	// series up to v14, where a write fault of a droppable mapping that
+	// runs out of memory skipped the faulting instruction — the write is
+	// lost (AccessWriteLost) — instead of retrying it as 7.2 does.
+	DroppableWriteLost bool
+	// Secretmem chooses how secretmem (memfd_secret) gets its pages
+	// (seed 004): SecretUpstream, 7.2's order-0 pages at fault (the
+	// default); SecretPMDPool, a 2 MiB pool per file; SecretBootPool, a
+	// pool of PoolPages reserved at boot as a hard limit; or
+	// SecretReserveAtMmap, every page reserved at mmap.
+	Secretmem SecretConfig
 }
 
 // DebugConfig selects the debug allocators (SPEC.md §5).

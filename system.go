@@ -118,6 +118,10 @@ func New(cfg Config) (*System, error) {
 	}
 	s.alloc = a
 	s.model = mm.NewModel(a, cfg.SwapPages, s.Now)
+	s.model.SetReport(func(p *mm.Proc, kind bug.Kind, site, text string) {
+		s.report(Report{Kind: kind, Site: site, Text: text, Comm: p.Task.Comm(), PID: p.Task.PID(), Time: s.Now()})
+	})
+	s.model.SetFaultOptions(mm.FaultOptions{DroppableWriteLost: cfg.DroppableWriteLost})
 	s.reclaim = reclaim.New(s.model, &s.clock, reclaim.Options{Swappiness: cfg.Swappiness, Costs: cfg.Costs})
 	s.compact = reclaim.NewCompactor(s.reclaim, cfg.CompactionProactiveness)
 	s.oom = oom.New(s.model, &s.clock, oom.Options{
@@ -149,6 +153,9 @@ func New(cfg Config) (*System, error) {
 	})
 	if err := s.setupDebug(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := s.model.SetSecretConfig(cfg.Secretmem); err != nil {
+		return nil, fmt.Errorf("Secretmem: %w", err) // a boot pool that does not fit: ErrNoMemory
 	}
 	if cfg.Async {
 		var ctx context.Context
@@ -369,8 +376,10 @@ func (s *System) showMem(w io.Writer, maxZone gfp.ZoneType, cpu int) {
 func (s *System) memInfoExtra() zone.ShowMemExtra {
 	sw := s.model.Swap()
 	return zone.ShowMemExtra{
-		Hopeless:  func(nid int) bool { return s.reclaim.Kswapd(nid).Failures() >= zone.MaxReclaimRetries },
-		SwapFree:  sw.FreePages(),
-		SwapTotal: sw.TotalPages(),
+		Hopeless:    func(nid int) bool { return s.reclaim.Kswapd(nid).Failures() >= zone.MaxReclaimRetries },
+		SwapFree:    sw.FreePages(),
+		SwapTotal:   sw.TotalPages(),
+		CommittedAS: s.model.Committed(),
+		CommitLimit: s.model.CommitLimit(),
 	}
 }

@@ -98,7 +98,7 @@ func (s *System) access(t *memalloc.Task, f *File, index, n int64, write bool) (
 	if f == nil || f.f == nil || index < 0 || n < 0 {
 		return 0, fmt.Errorf("%w: file access at page %d, %d pages", ErrInvalid, index, n)
 	}
-	return s.model.Access(p, f.f, index, n, write)
+	return s.model.AccessFile(p, f.f, index, n, write)
 }
 
 // maxPause is MAX_PAUSE: the longest a dirtying task sleeps at a time.

@@ -153,6 +153,13 @@ func (r *Reclaimer) shrinkFolioList(sc *scanControl, folios []*mm.Folio) (keep, 
 			f.Flags |= mm.PGActive
 			st.activated += f.NrPages()
 		}
+		if f.Released() {
+			// Unmapped for the last time on the way (a dirty droppable
+			// folio): putting it back drops the last reference and
+			// frees it, uncounted as reclaimed.
+			free = append(free, f)
+			return
+		}
 		keep = append(keep, f)
 	}
 	for _, f := range folios {
@@ -164,7 +171,7 @@ func (r *Reclaimer) shrinkFolioList(sc *scanControl, folios []*mm.Folio) (keep, 
 			activate(f)
 			continue
 		}
-		if f.IsFileLRU() && f.Flags&mm.PGDirty != 0 && f.Flags&mm.PGWriteback == 0 {
+		if f.IsFileLRU() && !f.Lazyfree() && f.Flags&mm.PGDirty != 0 && f.Flags&mm.PGWriteback == 0 {
 			st.unqueuedDirty += f.NrPages()
 		}
 		ref := checkReferences(f)
@@ -176,7 +183,7 @@ func (r *Reclaimer) shrinkFolioList(sc *scanControl, folios []*mm.Folio) (keep, 
 			keep = append(keep, f)
 			continue
 		}
-		if f.Anon() && f.Flags&mm.PGSwapCache == 0 {
+		if f.Anon() && !f.Lazyfree() && f.Flags&mm.PGSwapCache == 0 {
 			// Adding to swap means I/O.
 			if sc.mask&gfp.IO == 0 {
 				keep = append(keep, f)
@@ -191,11 +198,39 @@ func (r *Reclaimer) shrinkFolioList(sc *scanControl, folios []*mm.Folio) (keep, 
 			free = append(free, f)
 			continue
 		}
-		if f.Flags&mm.PGDirty != 0 && f.IsFileLRU() {
-			// Reclaim never writes a dirty file folio: the flushers do,
-			// and PG_reclaim frees it promptly afterwards.
-			m.MarkImmediate(f)
-			activate(f)
+		lazy := f.Lazyfree()
+		if f.Mapped() && !m.TryToUnmap(f) {
+			activate(f) // mlocked, or a MADV_FREE'd page written again
+			continue
+		}
+		if f.Flags&mm.PGDirty != 0 {
+			if f.IsFileLRU() {
+				// Reclaim never writes a dirty file folio: the flushers
+				// do, and PG_reclaim frees it promptly afterwards. A
+				// dirty droppable folio lands here too, unmapped: it is
+				// freed when it is put back.
+				m.MarkImmediate(f)
+				activate(f)
+				continue
+			}
+			// A shmem folio: shmem_writeout puts it in swap.
+			if ref == refReclaimClean || sc.mask&gfp.FS == 0 {
+				keep = append(keep, f)
+				continue
+			}
+			if !m.SwapOut(f) {
+				activate(f)
+				continue
+			}
+			st.swapped += f.NrPages()
+			st.reclaimed += f.NrPages()
+			free = append(free, f)
+			continue
+		}
+		if lazy {
+			r.alloc.CountEvent(zone.VMPglazyfreed, f.NrPages())
+			st.reclaimed += f.NrPages()
+			free = append(free, f)
 			continue
 		}
 		if f.File() != nil {

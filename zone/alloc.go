@@ -54,6 +54,9 @@ type Allocator struct {
 	// (nil for a hole, or for a block two zones share, which falls back to
 	// the scan). Invariant: immutable after boot.
 	zoneMap []*Zone
+	// directMap is the x86-64 direct map of the present memory. Invariant:
+	// set by New, never replaced; it locks itself.
+	directMap *DirectMap
 }
 
 // Hooks is what later layers hang on every allocation and free: fault
@@ -153,6 +156,7 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 	}
 	a.buildZonelists()
 	a.buildZoneMap()
+	a.directMap = newDirectMap(a)
 	for _, n := range a.nodes {
 		for _, z := range n.zones {
 			z.pcp = make([]pcpLists, cfg.NrCPUs)

@@ -59,6 +59,12 @@ type Sysctl struct {
 	DirtyRatio, DirtyBackgroundRatio int
 	// OvercommitRatio is vm.overcommit_ratio, in percent (default 50).
 	OvercommitRatio int
+	// OvercommitMemory is vm.overcommit_memory: 0 (heuristic, the
+	// default), 1 (always) or 2 (never: strict commit accounting).
+	OvercommitMemory int
+	// OvercommitKbytes is vm.overcommit_kbytes: when not 0, the commit
+	// limit's RAM part instead of OvercommitRatio.
+	OvercommitKbytes int64
 }
 
 // DefaultSysctl returns the kernel's defaults.
@@ -182,6 +188,12 @@ func (c *Config) Validate() error {
 	}
 	if s.OvercommitRatio < 0 {
 		bad("Sysctl.OvercommitRatio is %d: want 0 or more", s.OvercommitRatio)
+	}
+	if s.OvercommitMemory < 0 || s.OvercommitMemory > 2 {
+		bad("Sysctl.OvercommitMemory is %d: want 0, 1 or 2", s.OvercommitMemory)
+	}
+	if s.OvercommitKbytes < 0 {
+		bad("Sysctl.OvercommitKbytes is %d: want 0 or more", s.OvercommitKbytes)
 	}
 	if s.DirtyRatio < 0 || s.DirtyRatio > 100 {
 		bad("Sysctl.DirtyRatio is %d: want 0..100", s.DirtyRatio)

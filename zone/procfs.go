@@ -243,6 +243,10 @@ func (a *Allocator) WriteMeminfo(w io.Writer) error {
 	kb := func(label string, pages int64) { fmt.Fprintf(bw, "%s%8d kB\n", label, pages<<(PageShift-10)) }
 	node := a.globalNodeState
 	total := a.TotalramPages()
+	x := ShowMemExtra{CommitLimit: total * int64(a.sysctl.OvercommitRatio) / 100}
+	if a.opts.MemInfo != nil {
+		x = a.opts.MemInfo()
+	}
 	cached := max(node(NodeNrFilePages)-node(NodeNrSwapcached), 0)
 	kb("MemTotal:       ", total)
 	kb("MemFree:        ", a.globalZoneState(ZoneNrFreePages))
@@ -258,8 +262,8 @@ func (a *Allocator) WriteMeminfo(w io.Writer) error {
 	kb("Inactive(file): ", node(NodeNrInactiveFile))
 	kb("Unevictable:    ", node(NodeNrUnevictable))
 	kb("Mlocked:        ", a.globalZoneState(ZoneNrMlock))
-	kb("SwapTotal:      ", 0)
-	kb("SwapFree:       ", 0)
+	kb("SwapTotal:      ", x.SwapTotal)
+	kb("SwapFree:       ", x.SwapFree)
 	kb("Zswap:          ", 0)
 	fmt.Fprintf(bw, "Zswapped:       %8d kB\n", 0)
 	kb("Dirty:          ", node(NodeNrDirty))
@@ -277,8 +281,8 @@ func (a *Allocator) WriteMeminfo(w io.Writer) error {
 	kb("NFS_Unstable:   ", 0)
 	kb("Bounce:         ", 0)
 	kb("WritebackTmp:   ", 0)
-	kb("CommitLimit:    ", total*int64(a.sysctl.OvercommitRatio)/100)
-	kb("Committed_AS:   ", 0)
+	kb("CommitLimit:    ", x.CommitLimit)
+	kb("Committed_AS:   ", x.CommittedAS)
 	fmt.Fprintf(bw, "VmallocTotal:   %8d kB\n", int64(vmallocTotalKB))
 	kb("VmallocUsed:    ", node(NodeNrVmalloc))
 	kb("VmallocChunk:   ", 0)
@@ -294,32 +298,7 @@ func (a *Allocator) WriteMeminfo(w io.Writer) error {
 	fmt.Fprintf(bw, "HugePages_Total:   %5d\nHugePages_Free:    %5d\nHugePages_Rsvd:    %5d\nHugePages_Surp:    %5d\n", 0, 0, 0, 0)
 	fmt.Fprintf(bw, "Hugepagesize:   %8d kB\n", PageblockNrPages*PageSize>>10)
 	fmt.Fprintf(bw, "Hugetlb:        %8d kB\n", 0)
-	k4, m2, g1 := a.directMap()
+	k4, m2, g1 := a.directMap.Counts()
 	fmt.Fprintf(bw, "DirectMap4k:    %8d kB\nDirectMap2M:    %8d kB\nDirectMap1G:    %8d kB\n", k4*4, m2*2048, g1*1048576)
 	return bw.Flush()
-}
-
-// directMap returns how many 4 KiB, 2 MiB and 1 GiB entries map the present
-// memory in the direct map: the largest page size that is aligned and fully
-// present, as the x86 boot mapping chooses (with gbpages).
-//
-// Kernel: arch/x86/mm/init.c:init_memory_mapping() (split_mem_range).
-func (a *Allocator) directMap() (k4, m2, g1 int64) {
-	const pud, pmd = 1 << (30 - PageShift), 1 << (21 - PageShift)
-	a.forEachZone(func(z *Zone) {
-		for pfn, end := z.startPFN, z.startPFN+PFN(z.present); pfn < end; {
-			switch {
-			case pfn%pud == 0 && pfn+pud <= end:
-				g1++
-				pfn += pud
-			case pfn%pmd == 0 && pfn+pmd <= end:
-				m2++
-				pfn += pmd
-			default:
-				k4++
-				pfn++
-			}
-		}
-	})
-	return k4, m2, g1
 }

@@ -18,6 +18,9 @@ type ShowMemExtra struct {
 	SwapCache, SwapFree, SwapTotal int64
 	// CPU is the CPU of the task printing, for local_pcp.
 	CPU int
+	// CommittedAS and CommitLimit are /proc/meminfo's commit lines, in
+	// pages: vm_committed_as and vm_commit_limit().
+	CommittedAS, CommitLimit int64
 }
 
 // k converts pages to KiB: K().

@@ -1,27 +1,51 @@
 // Package mm is mmsim's model of what user memory is made of, shared by
-// reclaim, the OOM killer and (later) the mapping code: folios with their
+// reclaim, the OOM killer and the mapping calls: folios with their
 // page flags and LRU membership, the per-node LRU lists, anonymous memory
 // owned by an address space (struct mm_struct and its rss counters), the
 // page cache of simulated files, the swap device, and the processes that
 // own address spaces. memalloc.Task keeps only what allocation needs; a
 // Proc joins a Task to its MM.
 //
-// Simplifications, each deliberate: an anonymous folio has one owner (no
-// fork, so no shared anon rmap); a file folio is in the page cache only
-// (file mappings come with the mapping issue); swap-out completes at once
-// (the I/O's modelled cost is charged to the reclaimer) so a swapped folio
-// is freed in the same pass; swap-in of a swapped page is not modelled;
-// the flushers' writeback of a dirty page-cache folio completes when they
-// write it (their cost is their own time), so no folio is ever under
-// writeback (PG_writeback, nr_writeback) and reclaim's writeback cases do
-// not arise.
+// Address spaces: an MM holds its mappings (VMA, with the kernel's
+// vm_flags values), a page table (512-entry tables, each a page allocated
+// with GFP_PGTABLE_USER) whose entries are none, a present page (the
+// shared zero page after a read of untouched anonymous memory), or a swap
+// entry, and the rss counters. Faults follow handle_mm_fault: anonymous
+// pages, copy-on-write after fork, swap-in, page-cache and shmem pages,
+// secretmem's own handler; VM_DROPPABLE strips VM_FAULT_OOM. Each page
+// holds one word standing for its contents, so what a dropped, wiped or
+// copied page reads back is observable. mmap, munmap, madvise, mlock and
+// fork keep the kernel's checks, errno values and accounting
+// (Committed_AS, locked_vm, the user's locked_vm for secretmem).
 //
-// Locking: one mutex, the Model's, protects the LRU lists, every folio's
-// fields, the mm folio sets, the page cache and the dirty queue; rss and
-// swap counters are atomics. It is never held across a call into the page
-// allocator, which may enter reclaim and take it.
+// Simplifications, each deliberate: MAP_FIXED, mremap and mprotect are not
+// modelled; mappings are placed top-down with no gaps reused; a folio has
+// one accessed bit (folio_referenced counts 0 or 1); swap-out completes at
+// once (the I/O's modelled cost is charged to the reclaimer) so a swapped
+// folio is freed in the same pass and no swap cache remains; the
+// flushers' writeback of a dirty page-cache folio completes when they
+// write it, so no folio is ever under writeback (PG_writeback,
+// nr_writeback) and reclaim's writeback cases do not arise; page tables
+// above the PTE level are not allocated; a task is a single-threaded
+// process (one task per mm).
 //
-// Kernel: include/linux/mm_types.h (struct folio, struct mm_struct),
-// include/linux/mmzone.h (struct lruvec), mm/swap.c, mm/filemap.c,
-// mm/memory.c, mm/swapfile.c.
+// Locking, in order:
+//
+//	MM.mmapLock (mmap_lock: mmap, munmap, madvise, mlock, fork write it;
+//	  faults read it)
+//	  Model.mu (the LRU lists, every folio's fields, page tables, the
+//	    VMA list's contents, page caches, the dirty queue: the kernel's
+//	    lru_lock, page-table locks and i_pages lock in one)
+//
+// rss, locked_vm, Committed_AS and swap counters are atomics. Model.mu is
+// never held across a call into the page allocator, which may enter
+// reclaim and take it; mmapLock may be (faults allocate under it, as in
+// the kernel). Reclaim and the OOM reaper change page tables under
+// Model.mu alone, as rmap walks do without mmap_lock.
+//
+// Kernel: include/linux/mm_types.h (struct folio, struct mm_struct,
+// struct vm_area_struct), include/linux/mmzone.h (struct lruvec),
+// mm/memory.c, mm/mmap.c, mm/vma.c, mm/madvise.c, mm/mlock.c, mm/rmap.c,
+// mm/swap.c, mm/filemap.c, mm/shmem.c, mm/swapfile.c, mm/secretmem.c,
+// kernel/fork.c.
 package mm

@@ -2,6 +2,10 @@ package mm
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/mmsim/mmsim/memalloc"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/zone"
@@ -17,6 +21,22 @@ type File struct {
 	gfp  gfp.Mask
 	// pages is protected by the Model's lock.
 	pages map[int64]*Folio
+	// disk holds the contents of the pages written back (the word of
+	// each), which a later read brings in again. Protected by the
+	// Model's lock.
+	disk map[int64]uint64
+
+	// shmem marks the shmem file behind a shared anonymous mapping: its
+	// folios are swap-backed, and swapped holds the pages swapped out.
+	// Protected by the Model's lock.
+	shmem   bool
+	swapped map[int64]*swapEntry
+	// secret is the secretmem state of a memfd_secret file, nil for
+	// any other.
+	secret *secretFile
+	// maps counts the mappings of the file. Protected by the Model's
+	// lock.
+	maps int
 }
 
 // NewFile returns a new empty file whose page cache allocates with mask
@@ -27,7 +47,7 @@ func (m *Model) NewFile(name string, mask gfp.Mask) *File {
 	if mask == 0 {
 		mask = gfp.HighUserMovable
 	}
-	f := &File{name: name, gfp: mask, pages: map[int64]*Folio{}}
+	f := &File{name: name, gfp: mask, pages: map[int64]*Folio{}, disk: map[int64]uint64{}}
 	m.mu.Lock()
 	m.files = append(m.files, f)
 	m.mu.Unlock()
@@ -47,7 +67,7 @@ func (m *Model) CachedPages(f *File) int64 {
 	return int64(len(f.pages))
 }
 
-// Access reads (or, with write, writes) pages [index, index+n) of file f
+// AccessFile reads (or, with write, writes) pages [index, index+n) of file f
 // for p: a page already cached is marked accessed (the second access
 // activates it), a missing one is allocated with the mapping's mask and
 // added to the inactive file list; a write dirties the page for the
@@ -55,7 +75,7 @@ func (m *Model) CachedPages(f *File) int64 {
 //
 // Kernel: mm/filemap.c:filemap_read(), filemap_add_folio(),
 // mm/swap.c:folio_mark_accessed(), mm/page-writeback.c:folio_mark_dirty().
-func (m *Model) Access(p *Proc, file *File, index, n int64, write bool) (int64, error) {
+func (m *Model) AccessFile(p *Proc, file *File, index, n int64, write bool) (int64, error) {
 	for i := int64(0); i < n; i++ {
 		if p.Victim() {
 			return i, fmt.Errorf("%w: %s", ErrKilled, p.Task)
@@ -89,6 +109,7 @@ func (m *Model) accessOne(p *Proc, file *File, index int64, write bool) error {
 		return m.alloc.FreePages(p.Task, pg, 0)
 	}
 	f.file, f.index = file, index
+	f.val = file.disk[index]
 	file.pages[index] = f
 	f.node.add(f)
 	f.node.node.ModState(zone.NodeNrFilePages, 1)
@@ -159,6 +180,12 @@ func (m *Model) Writeback(n, before int64) int64 {
 			continue // cleaned or truncated since
 		}
 		f.Flags &^= PGDirty
+		f.file.disk[f.index] = f.val
+		for _, r := range f.rmap { // folio_mkclean: the next write faults
+			if e := r.mm.lookupPTE(r.vpn << pageShift); e != nil && e.folio == f {
+				e.dirty = false
+			}
+		}
 		nd := f.node.node
 		nd.ModState(zone.NodeNrDirty, -f.NrPages())
 		nd.ModState(zone.NodeNrWritten, f.NrPages())
@@ -177,4 +204,141 @@ func (m *Model) Writeback(n, before int64) int64 {
 	}
 	m.dirty = append(m.dirty[:0], m.dirty[i:]...)
 	return written
+}
+
+// newShmemFile returns the shmem file behind a new shared anonymous
+// mapping: its pages are swap-backed page cache (Shmem in /proc/meminfo).
+//
+// Kernel: mm/shmem.c:shmem_zero_setup().
+func (m *Model) newShmemFile() *File {
+	return &File{name: "dev/zero", gfp: gfp.HighUserMovable, pages: map[int64]*Folio{},
+		shmem: true, swapped: map[int64]*swapEntry{}, disk: map[int64]uint64{}, maps: 1}
+}
+
+// mapRef adds n to the file's mapping count.
+func (f *File) mapRef(n int) { f.maps += n }
+
+// fileUnmapped drops a mapping of f; the last mapping of a shmem file
+// frees its pages (the file is gone with it), the last of a closed
+// secretmem file releases it.
+//
+// Kernel: mm/shmem.c:shmem_evict_inode(), mm/secretmem.c:secretmem_release().
+func (m *Model) fileUnmapped(t *memalloc.Task, f *File, _ *VMA) error {
+	m.mu.Lock()
+	f.maps--
+	last := f.maps == 0
+	m.mu.Unlock()
+	switch {
+	case !last:
+		return nil
+	case f.shmem:
+		return m.truncate(t, f)
+	case f.secret != nil:
+		return m.secretMaybeRelease(t, f)
+	}
+	return nil
+}
+
+// truncate drops every page of f from the page cache and frees those no
+// one maps (none is mapped when the last mapping went), and its swap
+// entries.
+//
+// Kernel: mm/truncate.c:truncate_inode_pages_range(), mm/shmem.c:shmem_undo_range().
+func (m *Model) truncate(t *memalloc.Task, file *File) error {
+	m.mu.Lock()
+	var free []*Folio
+	for _, idx := range slices.Sorted(maps.Keys(file.pages)) { // in file order: deterministic
+		f := file.pages[idx]
+		delete(file.pages, idx)
+		nd := f.node.node
+		nd.ModState(zone.NodeNrFilePages, -f.NrPages())
+		if f.Flags&PGSwapBacked != 0 {
+			nd.ModState(zone.NodeNrShmem, -f.NrPages())
+		}
+		if f.Flags&PGDirty != 0 && f.Flags&PGSwapBacked == 0 && file.secret == nil {
+			m.cleanDirtyLocked(f)
+		}
+		if f.Flags&PGMlocked != 0 {
+			m.munlockFolioLocked(f)
+		}
+		f.file = nil
+		if f.onLRU {
+			f.node.del(f)
+			free = append(free, f)
+		}
+	}
+	for idx, s := range file.swapped {
+		delete(file.swapped, idx)
+		m.freeSwapLocked(s)
+	}
+	m.mu.Unlock()
+	return m.freeFolios(t, free)
+}
+
+// cleanDirtyLocked drops a dirty page-cache folio's dirty accounting, as
+// truncation's folio_cancel_dirty does.
+func (m *Model) cleanDirtyLocked(f *Folio) {
+	f.Flags &^= PGDirty
+	f.node.node.ModState(zone.NodeNrDirty, -f.NrPages())
+	f.zone().ModState(zone.ZoneNrZoneWritePending, -f.NrPages())
+}
+
+// filePage returns page idx of vma's file for a fault, reading it in (a
+// major fault) or, for shmem, allocating it or swapping it in. secretmem
+// files have their own handler.
+//
+// Kernel: mm/filemap.c:filemap_fault(), mm/shmem.c:shmem_fault(),
+// shmem_get_folio_gfp().
+func (m *Model) filePage(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, error) {
+	file := vma.file
+	if file.secret != nil {
+		return m.secretFault(p, vma, idx)
+	}
+	m.mu.Lock()
+	if f, ok := file.pages[idx]; ok {
+		m.mu.Unlock()
+		return f, 0, nil
+	}
+	m.mu.Unlock()
+	pg, err := m.alloc.AllocPages(p.Task, file.gfp, 0)
+	if err != nil {
+		if file.shmem {
+			return nil, VMFaultOOM, fmt.Errorf("shmem_fault: %w", err)
+		}
+		return nil, VMFaultOOM, fmt.Errorf("filemap_fault: %w", err)
+	}
+	m.mu.Lock()
+	if f, ok := file.pages[idx]; ok { // raced with another fault
+		m.mu.Unlock()
+		return f, 0, m.alloc.FreePages(p.Task, pg, 0)
+	}
+	f := m.newFolio(pg, 0)
+	f.file, f.index = file, idx
+	file.pages[idx] = f
+	nd := f.node.node
+	nd.ModState(zone.NodeNrFilePages, 1)
+	var ret FaultResult
+	switch {
+	case file.shmem:
+		f.Flags |= PGSwapBacked
+		nd.ModState(zone.NodeNrShmem, 1)
+		if s := file.swapped[idx]; s != nil {
+			delete(file.swapped, idx)
+			f.val = s.val
+			m.freeSwapLocked(s)
+			m.alloc.CountEvent(zone.EvPswpin, 1)
+			m.alloc.CountEvent(zone.VMPgpgin, 4)
+			ret = VMFaultMajor
+		}
+	default:
+		ret = VMFaultMajor // read from the disk
+		f.val = file.disk[idx]
+		m.alloc.CountEvent(zone.VMPgpgin, 4)
+	}
+	f.node.add(f)
+	m.mu.Unlock()
+	if ret&VMFaultMajor != 0 {
+		m.alloc.CountEvent(zone.VMPgmajfault, 1)
+	}
+	return f, ret, nil
 }

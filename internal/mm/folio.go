@@ -65,9 +65,16 @@ type Folio struct {
 	// folio_referenced() finds it set and clears it.
 	Young bool
 
-	mm    *MM   // the owner of an anonymous folio
+	// anon marks an anonymous folio (folio_test_anon); it is cleared
+	// when the last mapping goes, which releases the folio.
+	anon bool
+	// rmap lists the entries that map the folio (its mapcount is their
+	// number): one for a private page, more after fork.
+	rmap  []rmapRef
 	file  *File // the file of a page-cache folio
 	index int64 // the folio's offset in its file, in pages
+	// val is the page's contents, as one word (see Model.Access).
+	val uint64
 
 	lru        LRUList
 	onLRU      bool
@@ -84,10 +91,14 @@ func (f *Folio) Order() zone.Order { return f.order }
 func (f *Folio) NrPages() int64 { return 1 << f.order }
 
 // Anon reports whether the folio is anonymous (folio_test_anon).
-func (f *Folio) Anon() bool { return f.mm != nil }
+func (f *Folio) Anon() bool { return f.anon }
 
-// MM returns the owner of an anonymous folio, or nil.
-func (f *Folio) MM() *MM { return f.mm }
+// Mapped reports whether any page table maps the folio (folio_mapped).
+func (f *Folio) Mapped() bool { return len(f.rmap) > 0 }
+
+// Lazyfree reports an anonymous folio that is not swap-backed: MADV_FREE'd,
+// or in a VM_DROPPABLE mapping (folio_test_lazyfree).
+func (f *Folio) Lazyfree() bool { return f.anon && f.Flags&PGSwapBacked == 0 }
 
 // File returns the file of a page-cache folio, or nil.
 func (f *Folio) File() *File { return f.file }

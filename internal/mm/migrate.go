@@ -88,7 +88,8 @@ func (m *Model) Migrate(nid int, start, end zone.PFN, mode MigrateMode, fs bool,
 	}
 	var old []zone.Page
 	for i, f := range isolated {
-		if f.order != 0 {
+		if f.order != 0 || f.file != nil && f.file.secret != nil {
+			// A secretmem folio refuses: secretmem_migrate_folio is -EBUSY.
 			st.Failed += f.NrPages()
 			v.del(f)
 			v.add(f)

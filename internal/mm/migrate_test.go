@@ -24,7 +24,7 @@ func TestMigrateNeedsFSForMappedFolios(t *testing.T) {
 	m := NewModel(a, 0, func() int64 { return 0 })
 	p := m.AddProc(memalloc.NewTask("p"), false)
 	f := m.NewFile("f", gfp.HighUserMovable)
-	_, err = m.Access(p, f, 0, 4, false)
+	_, err = m.AccessFile(p, f, 0, 4, false)
 	require.NoError(t, err)
 	_, err = m.FaultAnon(p, 4)
 	require.NoError(t, err)

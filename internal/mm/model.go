@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/internal/sim"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/zone"
 )
@@ -29,9 +33,6 @@ const GFPPgtableUser = gfp.Kernel | gfp.Zero | gfp.Account
 // Kernel: include/linux/highmem.h:vma_alloc_zeroed_movable_folio().
 const GFPAnonFault = gfp.HighUserMovable | gfp.Zero
 
-// ptesPerTable is PTRS_PER_PTE: the pages one page-table page maps.
-const ptesPerTable = 512
-
 // The per-mm rss counters.
 //
 // Kernel: include/linux/mm_types_task.h (MM_FILEPAGES, MM_ANONPAGES,
@@ -44,21 +45,54 @@ const (
 	nrMMCounters
 )
 
-// MM is an address space: its anonymous folios, its page-table pages and
-// its counters.
+// MM is an address space: its mappings, page tables and counters.
+//
+// Lock order: mmapLock, then the Model's lock. The mapping calls take
+// mmapLock for writing, faults for reading; reclaim and the OOM reaper
+// change page tables under the Model's lock alone (the kernel's page-table
+// lock), as rmap walks do.
 //
 // Kernel: include/linux/mm_types.h:struct mm_struct.
 type MM struct {
-	counters [nrMMCounters]atomic.Int64
-	totalVM  atomic.Int64 // pages mapped
-	pgtables atomic.Int64 // bytes of page tables
-	oomSkip  atomic.Bool  // MMF_OOM_SKIP
+	// The counters are atomic: /proc and the OOM killer read them with
+	// no lock, as get_mm_counter does.
+	counters              [nrMMCounters]atomic.Int64
+	totalVM               atomic.Int64 // pages mapped (total_vm)
+	lockedVM              atomic.Int64 // pages mlocked (locked_vm)
+	pgtables              atomic.Int64 // bytes of page tables
+	oomSkip               atomic.Bool  // MMF_OOM_SKIP
+	hiwaterRSS, hiwaterVM atomic.Int64
+
+	// owner is the process whose address space this is.
+	owner *Proc
+
+	// mmapLock is mmap_lock.
+	mmapLock sync.RWMutex
+	// vmas are the mappings in address order. Written with mmapLock
+	// held for writing and the Model's lock; read under either.
+	vmas []*VMA
+	// mmapBase is where the next mapping goes (top-down, below the
+	// previous one); heap is the brk mapping TouchAnon grows. Protected
+	// by mmapLock.
+	mmapBase uint64
+	heap     *VMA
 
 	// Protected by the Model's lock.
-	anon     map[*Folio]struct{}
-	ptPages  []zone.Page
-	mapped   int64 // pages of address space faulted, for the page-table count
-	released bool  // exit_mmap or the reaper has run
+	tables   map[uint64]*ptTable // page-table pages by vpn/512
+	released bool                // exit_mmap has run
+}
+
+// The layout of a simulated address space: mappings are placed top-down
+// from mmapTop, the heap grows up from heapStart (both 2 MiB aligned, so
+// a page table covers 512 pages of either).
+const (
+	mmapTop   = 0x7f0000000000
+	heapStart = 0x000055a000000000
+	taskSize  = 0x7ffffffff000 // TASK_SIZE_MAX with 4-level paging
+)
+
+func newMM(owner *Proc) *MM {
+	return &MM{owner: owner, tables: map[uint64]*ptTable{}, mmapBase: mmapTop}
 }
 
 // Counter returns one of the rss counters (MMAnonPages, ...), summed
@@ -92,8 +126,14 @@ type Proc struct {
 	MM   *MM // nil for a kernel thread
 	// Kthread marks a kernel thread (PF_KTHREAD): never an OOM victim.
 	Kthread bool
-	// UID is the owner's uid, printed in OOM reports.
+	// UID is the owner's uid, printed in OOM reports. Set it with
+	// SetUID before the process maps anything.
 	UID int
+
+	// rlimMemlock is RLIMIT_MEMLOCK in bytes (RlimInfinity: none); user
+	// is the owner's user_struct.
+	rlimMemlock atomic.Uint64
+	user        *User
 
 	adj       atomic.Int32 // signal->oom_score_adj
 	victim    atomic.Bool  // tsk_is_oom_victim: signal->oom_mm is set
@@ -143,6 +183,47 @@ type Model struct {
 	dirty   []dirtied // dirtied folios, oldest first (entries may be stale)
 	swap    Swap
 	now     func() int64
+
+	// users are the user_structs by uid, for the locked_vm secretmem
+	// charges. Protected by mu.
+	users map[int]*User
+	// committed is vm_committed_as, in pages: the commit charge of every
+	// accountable mapping.
+	committed atomic.Int64
+	// overcommit holds the overcommit sysctls; set before use.
+	overcommit Overcommit
+	faultOpts  FaultOptions
+	// pfoomRS and enoughRS rate-limit pagefault_out_of_memory's and
+	// __vm_enough_memory's warnings.
+	pfoomRS, enoughRS sim.Ratelimit
+	// report receives the model's WARNs and messages; nil drops them.
+	report func(p *Proc, kind bug.Kind, site, text string)
+	// pendingFree collects folios a fault unmapped for the last time, to
+	// free once the lock is dropped. Protected by mu.
+	pendingFree []*Folio
+	// secret holds the secretmem state (see secretmem.go).
+	secret secretState
+}
+
+// User is a user_struct: what is charged per user rather than per process.
+//
+// Kernel: include/linux/sched/user.h:struct user_struct.
+type User struct {
+	UID int
+	// lockedVM is locked_vm, in pages: what secretmem charges.
+	lockedVM atomic.Int64
+}
+
+// LockedVM returns the user's locked_vm in pages.
+func (u *User) LockedVM() int64 { return u.lockedVM.Load() }
+
+// SetReport sets the sink of the model's reports.
+func (m *Model) SetReport(f func(p *Proc, kind bug.Kind, site, text string)) { m.report = f }
+
+func (m *Model) reportf(p *Proc, kind bug.Kind, site, text string) {
+	if m.report != nil {
+		m.report(p, kind, site, text)
+	}
 }
 
 // dirtied is a folio on the flushers' queue and when it was dirtied.
@@ -154,7 +235,10 @@ type dirtied struct {
 // NewModel returns the empty model of the machine a drives, with a swap
 // device of swapPages pages (0: no swap); now is the simulated clock.
 func NewModel(a *zone.Allocator, swapPages int64, now func() int64) *Model {
-	m := &Model{alloc: a, byTask: map[*memalloc.Task]*Proc{}, now: now}
+	m := &Model{alloc: a, byTask: map[*memalloc.Task]*Proc{}, now: now, users: map[int]*User{},
+		pfoomRS:  sim.Ratelimit{Interval: 5 * sim.HZ * sim.Jiffy, Burst: 10},
+		enoughRS: sim.Ratelimit{Interval: 5 * sim.HZ * sim.Jiffy, Burst: 10}}
+	m.overcommit = DefaultOvercommit(a)
 	for _, n := range a.Nodes() {
 		m.lruvecs = append(m.lruvecs, NewLruvec(n))
 	}
@@ -183,10 +267,12 @@ func (m *Model) Swap() *Swap { return &m.swap }
 func (m *Model) AddProc(t *memalloc.Task, kthread bool) *Proc {
 	p := &Proc{Task: t, Kthread: kthread}
 	if !kthread {
-		p.MM = &MM{anon: map[*Folio]struct{}{}}
+		p.MM = newMM(p)
 	}
+	p.rlimMemlock.Store(MlockLimit)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	m.mu.Lock()
+	p.user = m.userLocked(0)
 	m.procs = append(m.procs, p)
 	m.byTask[t] = p
 	m.mu.Unlock()
@@ -227,14 +313,15 @@ func (m *Model) newFolio(p zone.Page, order zone.Order) *Folio {
 	return &Folio{page: p, order: order, node: m.lruvecs[z.Node().ID()], zoneType: z.Type()}
 }
 
-// FaultAnon faults in n new pages of anonymous memory for p, as touching
-// fresh pages of a private mapping does: a page-table page every 512
-// pages (GFP_PGTABLE_USER), then a zeroed movable folio
-// (GFP_HIGHUSER_MOVABLE|__GFP_ZERO) put on the inactive anon list with its
-// accessed bit set. It returns the pages faulted in and the first error:
-// the allocation's, or ErrKilled once the process is an OOM victim.
+// FaultAnon faults in n new pages of anonymous memory for p, as a program
+// growing its heap and writing each new page does: brk extends the heap
+// mapping by a page (commit-accounted), and a write fault allocates a
+// page-table page every 512 pages (GFP_PGTABLE_USER) and a zeroed movable
+// folio (GFP_HIGHUSER_MOVABLE|__GFP_ZERO) on the inactive anon list. It
+// returns the pages faulted in and the first error: the allocation's,
+// brk's ENOMEM, or ErrKilled once the process is an OOM victim.
 //
-// Kernel: mm/memory.c:do_anonymous_page(), __pte_alloc().
+// Kernel: mm/mmap.c:do_brk_flags(), mm/memory.c:do_anonymous_page(), __pte_alloc().
 func (m *Model) FaultAnon(p *Proc, n int64) (int64, error) {
 	if p.MM == nil {
 		return 0, fmt.Errorf("%w: %s is a kernel thread: it has no address space", zone.ErrInvalid, p.Task)
@@ -243,98 +330,67 @@ func (m *Model) FaultAnon(p *Proc, n int64) (int64, error) {
 		if p.Victim() {
 			return i, fmt.Errorf("%w: %s", ErrKilled, p.Task)
 		}
-		if err := m.faultOne(p); err != nil {
+		addr, err := m.Brk(p, 1)
+		if err != nil {
 			return i, err
+		}
+		res, err := m.Access(p, addr, true, addr)
+		switch {
+		case err != nil:
+			return i, err
+		case res.Outcome == AccessKilled:
+			return i, fmt.Errorf("%w: %s", ErrKilled, p.Task)
+		case res.Outcome != AccessOK:
+			return i, res.Err
 		}
 	}
 	return n, nil
 }
 
-func (m *Model) faultOne(p *Proc) error {
-	mm := p.MM
-	m.mu.Lock()
-	needPT := mm.mapped%ptesPerTable == 0
-	released := mm.released
-	m.mu.Unlock()
-	if released {
-		return fmt.Errorf("%w: %s: its address space is gone", ErrKilled, p.Task)
-	}
-	a := m.alloc
-	if needPT {
-		pt, err := a.AllocPages(p.Task, GFPPgtableUser, 0)
-		if err != nil {
-			return fmt.Errorf("__pte_alloc: %w", err)
-		}
-		m.mu.Lock()
-		mm.ptPages = append(mm.ptPages, pt)
-		m.mu.Unlock()
-		mm.pgtables.Add(zone.PageSize)
-		a.Nodes()[a.ZoneOf(pt.PFN()).Node().ID()].ModState(zone.NodeNrPageTablePages, 1)
-	}
-	pg, err := a.AllocPages(p.Task, GFPAnonFault, 0)
-	if err != nil {
-		return fmt.Errorf("do_anonymous_page: %w", err)
-	}
-	f := m.newFolio(pg, 0)
-	f.mm = mm
-	f.Flags = PGSwapBacked
-	f.Young = true
-	m.mu.Lock()
-	if mm.released { // reaped while we allocated: give the page back
-		m.mu.Unlock()
-		return errors.Join(fmt.Errorf("%w: %s", ErrKilled, p.Task), a.FreePages(p.Task, pg, 0))
-	}
-	mm.anon[f] = struct{}{}
-	mm.mapped++
-	f.node.add(f)
-	f.node.node.ModState(zone.NodeNrAnonPages, 1)
-	m.mu.Unlock()
-	mm.counters[MMAnonPages].Add(1)
-	mm.totalVM.Add(1)
-	a.CountEvent(zone.VMPgfault, 1)
-	return nil
-}
-
-// ReleaseAnon frees every anonymous folio of mm and its swap entries, as
-// the OOM reaper or exit_mmap does, and returns the pages freed. With
-// pageTables it frees the page-table pages too (exit). The folios may be
-// isolated by a reclaimer at the time: those are freed by the reclaimer
-// when it finds them released.
+// ReleaseAnon unmaps the private mappings of mm, freeing the anonymous
+// folios only they mapped and their swap entries, as the OOM reaper does,
+// and returns the pages freed. With pageTables it unmaps every mapping and
+// frees the page tables too, as exit_mmap does. Folios a reclaimer holds
+// isolated are freed by it when it finds them released.
 //
 // Kernel: mm/oom_kill.c:__oom_reap_task_mm(), mm/mmap.c:exit_mmap().
 func (m *Model) ReleaseAnon(t *memalloc.Task, mm *MM, pageTables bool) (int64, error) {
 	m.mu.Lock()
 	var free []*Folio
-	for f := range mm.anon {
-		delete(mm.anon, f)
-		f.mm = nil // released: a reclaimer holding it isolated frees it
-		if f.onLRU {
-			f.node.del(f)
-			free = append(free, f)
+	for _, v := range mm.vmas {
+		if !pageTables && v.flags&(VMShared|VMHugetlb) != 0 {
+			continue // the reaper leaves shared mappings alone
 		}
-		f.node.node.ModState(zone.NodeNrAnonPages, -f.NrPages())
-		mm.counters[MMAnonPages].Add(-f.NrPages())
+		free = append(free, m.zapRangeLocked(mm, v.start, v.end)...)
 	}
-	mm.released = true
-	swapped := mm.counters[MMSwapEnts].Swap(0)
-	m.swap.used.Add(-swapped)
-	var pts []zone.Page
+	var pts []*ptTable
 	if pageTables {
-		pts, mm.ptPages = mm.ptPages, nil
+		mm.released = true
+		keys := slices.Sorted(maps.Keys(mm.tables)) // free in address order: deterministic
+		for _, k := range keys {
+			pts = append(pts, mm.tables[k])
+		}
+		mm.tables = map[uint64]*ptTable{}
 	}
 	m.mu.Unlock()
-	var errs []error
 	var n int64
 	for _, f := range free {
-		errs = append(errs, m.alloc.FreePages(t, f.page, f.order))
 		n += f.NrPages()
 	}
+	errs := []error{m.freeFolios(t, free)}
 	for _, pt := range pts {
-		errs = append(errs, m.alloc.FreePages(t, pt, 0))
-		m.alloc.ZoneOf(pt.PFN()).Node().ModState(zone.NodeNrPageTablePages, -1)
-		mm.pgtables.Add(-zone.PageSize)
+		errs = append(errs, m.freePageTable(t, mm, pt))
 	}
 	return n, errors.Join(errs...)
+}
+
+// freePageTable frees one page-table page of mm.
+//
+// Kernel: mm/memory.c:free_pte_range().
+func (m *Model) freePageTable(t *memalloc.Task, mm *MM, pt *ptTable) error {
+	m.alloc.ZoneOf(pt.page.PFN()).Node().ModState(zone.NodeNrPageTablePages, -1)
+	mm.pgtables.Add(-zone.PageSize)
+	return m.alloc.FreePages(t, pt.page, 0)
 }
 
 // Exit ends a process: its address space is torn down and it leaves the
@@ -346,8 +402,7 @@ func (m *Model) Exit(p *Proc) error {
 	var err error
 	if p.MM != nil {
 		p.MM.SetOOMSkip()
-		_, err = m.ReleaseAnon(p.Task, p.MM, true)
-		p.MM.totalVM.Store(0)
+		err = m.exitMmap(p)
 	}
 	p.cancel()
 	m.mu.Lock()

@@ -64,7 +64,7 @@ func TestGlobalOOMKillsLargest(t *testing.T) {
 	kills := reportsOf(s, bug.OOM)
 	require.Len(t, kills, 1)
 	text := kills[0].Text
-	assert.True(t, strings.HasPrefix(text, "big invoked oom-killer: gfp_mask=0x100dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO), order=0, oom_score_adj=0\n"), text)
+	assert.True(t, strings.HasPrefix(text, "big invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP), order=0, oom_score_adj=0\n"), text)
 	assert.Contains(t, text, "\nMem-Info:\n")
 	assert.Contains(t, text, "\nTasks state (memory values in pages):\n[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name\n")
 	assert.Contains(t, text, "\noom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task=big,pid=1001,uid=0\n")

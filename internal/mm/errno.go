@@ -18,6 +18,7 @@ type Errno int
 const (
 	EPERM      Errno = 1
 	EINTR      Errno = 4
+	EBADF      Errno = 9
 	EAGAIN     Errno = 11
 	ENOMEM     Errno = 12
 	EFAULT     Errno = 14
@@ -32,6 +33,7 @@ const (
 var errnoNames = map[Errno][2]string{
 	EPERM:      {"EPERM", "Operation not permitted"},
 	EINTR:      {"EINTR", "Interrupted system call"},
+	EBADF:      {"EBADF", "Bad file descriptor"},
 	EAGAIN:     {"EAGAIN", "Resource temporarily unavailable"},
 	ENOMEM:     {"ENOMEM", "Cannot allocate memory"},
 	EFAULT:     {"EFAULT", "Bad address"},

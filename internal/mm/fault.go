@@ -278,7 +278,7 @@ func (m *Model) pteAlloc(p *Proc, addr uint64) error {
 	if have {
 		return nil
 	}
-	pg, err := m.alloc.AllocPages(p.Task, GFPPgtableUser, 0)
+	pg, err := m.alloc.AllocPages(p.Task, GFPPgtableUser|gfp.Comp, 0) // pagetable_alloc adds __GFP_COMP
 	if err != nil {
 		return fmt.Errorf("__pte_alloc: %w", err)
 	}
@@ -294,15 +294,15 @@ func (m *Model) pteAlloc(p *Proc, addr uint64) error {
 	return nil
 }
 
-// vmaAllocFolio allocates a user page for vma: a droppable mapping's
-// allocation does not warn.
+// vmaAllocFolio allocates a user page for vma, as a folio (__GFP_COMP);
+// a droppable mapping's allocation does not warn.
 //
-// Kernel: mm/mempolicy.c:vma_alloc_folio_noprof().
+// Kernel: mm/mempolicy.c:vma_alloc_folio_noprof(), folio_alloc_mpol_noprof().
 func (m *Model) vmaAllocFolio(p *Proc, vma *VMA, mask gfp.Mask) (zone.Page, error) {
 	if vma.flags&VMDroppable != 0 {
 		mask |= gfp.NoWarn
 	}
-	return m.alloc.AllocPages(p.Task, mask, 0)
+	return m.alloc.AllocPages(p.Task, mask|gfp.Comp, 0)
 }
 
 // installLocked maps a new folio at addr if the entry is still what the
@@ -402,10 +402,10 @@ func (m *Model) doWPPage(p *Proc, vma *VMA, addr uint64, e pte) (FaultResult, er
 		m.mu.Unlock()
 		return 0, nil
 	}
-	if e.folio != zeroFolio && e.folio.anon {
+	if e.folio != zeroFolio {
 		m.mu.Lock()
 		cur := mm.lookupPTE(addr)
-		if cur != nil && *cur == e && len(e.folio.rmap) == 1 {
+		if cur != nil && *cur == e && e.folio.anon && len(e.folio.rmap) == 1 {
 			cur.write = true // reuse: the only mapping
 			m.mu.Unlock()
 			return 0, nil

@@ -37,6 +37,9 @@ type File struct {
 	// maps counts the mappings of the file. Protected by the Model's
 	// lock.
 	maps int
+	// acctPages is a shmem file's commit charge (shmem_acct_size),
+	// given back when it is evicted.
+	acctPages int64
 }
 
 // NewFile returns a new empty file whose page cache allocates with mask
@@ -98,7 +101,7 @@ func (m *Model) accessOne(p *Proc, file *File, index int64, write bool) error {
 		return nil
 	}
 	m.mu.Unlock()
-	pg, err := m.alloc.AllocPages(p.Task, file.gfp, 0)
+	pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Comp, 0) // filemap_alloc_folio: a folio
 	if err != nil {
 		return fmt.Errorf("filemap_alloc_folio: %w", err)
 	}
@@ -232,6 +235,8 @@ func (m *Model) fileUnmapped(t *memalloc.Task, f *File, _ *VMA) error {
 	case !last:
 		return nil
 	case f.shmem:
+		m.unaccount(f.acctPages) // shmem_unacct_size at eviction
+		f.acctPages = 0
 		return m.truncate(t, f)
 	case f.secret != nil:
 		return m.secretMaybeRelease(t, f)
@@ -257,6 +262,11 @@ func (m *Model) truncate(t *memalloc.Task, file *File) error {
 		}
 		if f.Flags&PGDirty != 0 && f.Flags&PGSwapBacked == 0 && file.secret == nil {
 			m.cleanDirtyLocked(f)
+		}
+		if f.Mapped() {
+			// Cannot happen: the last mapping went first. Keep the page
+			// rather than free one a page table still maps.
+			panic("mmsim: internal: truncating a mapped page-cache folio (kernel: mm/truncate.c:truncate_inode_folio)")
 		}
 		if f.Flags&PGMlocked != 0 {
 			m.munlockFolioLocked(f)
@@ -300,7 +310,7 @@ func (m *Model) filePage(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, err
 		return f, 0, nil
 	}
 	m.mu.Unlock()
-	pg, err := m.alloc.AllocPages(p.Task, file.gfp, 0)
+	pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Comp, 0) // filemap_alloc_folio: a folio
 	if err != nil {
 		if file.shmem {
 			return nil, VMFaultOOM, fmt.Errorf("shmem_fault: %w", err)
@@ -325,6 +335,7 @@ func (m *Model) filePage(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, err
 		if s := file.swapped[idx]; s != nil {
 			delete(file.swapped, idx)
 			f.val = s.val
+			f.Flags |= PGDirty // shmem_swapin_folio: the only copy now
 			m.freeSwapLocked(s)
 			m.alloc.CountEvent(zone.EvPswpin, 1)
 			m.alloc.CountEvent(zone.VMPgpgin, 4)

@@ -110,7 +110,7 @@ func (f *Folio) IsFileLRU() bool { return f.Flags&PGSwapBacked == 0 }
 // lruFor returns the LRU list the folio's flags put it on
 // (folio_lru_list).
 func (f *Folio) lruFor() LRUList {
-	if f.Flags&PGUnevictable != 0 {
+	if f.Flags&(PGUnevictable|PGMlocked) != 0 { // !folio_evictable
 		return LRUUnevictable
 	}
 	l := LRUInactiveAnon

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/zone"
 )
@@ -87,7 +88,7 @@ func (m *Model) Fork(parent *Proc, child *memalloc.Task) (*Proc, error) {
 	}
 	m.mu.Unlock()
 	for _, key := range keys {
-		pg, err := m.alloc.AllocPages(parent.Task, GFPPgtableUser, 0)
+		pg, err := m.alloc.AllocPages(parent.Task, GFPPgtableUser|gfp.Comp, 0)
 		if err != nil {
 			return fail(fmt.Errorf("fork: copy_pte_range: %w", err))
 		}

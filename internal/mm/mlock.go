@@ -197,18 +197,17 @@ func (m *Model) applyLockFlags(mm *MM, start, end uint64, lockFlags VMFlags) err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	vs := mm.vmasIn(start, end)
+	if mm.findVMA(start) == nil {
+		return fmt.Errorf("mlock: %#x is not mapped: %w", start, ENOMEM)
+	}
+	// The mappings up to a hole are changed, then the hole is ENOMEM.
+	defer mm.mergeVMAs()
 	next := start
-	for _, v := range vs {
-		if v.start > next {
+	for _, v := range mm.isolateRange(start, end) {
+		if v.start != next {
 			return fmt.Errorf("mlock: [%#x, %#x) is not mapped: %w", next, v.start, ENOMEM)
 		}
 		next = v.end
-	}
-	if len(vs) == 0 || next < end {
-		return fmt.Errorf("mlock: [%#x, %#x) is not mapped: %w", max(next, start), end, ENOMEM)
-	}
-	for _, v := range mm.isolateRange(start, end) {
 		newFlags := v.flags&^VMLockedMask | lockFlags
 		if newFlags == v.flags || (v.file != nil && v.file.secret != nil) || !vmaSupportsMlock(v) {
 			continue
@@ -237,7 +236,9 @@ func (m *Model) applyLockFlags(mm *MM, start, end uint64, lockFlags VMFlags) err
 			}
 		}
 	}
-	mm.mergeVMAs()
+	if next < end {
+		return fmt.Errorf("mlock: [%#x, %#x) is not mapped: %w", next, end, ENOMEM)
+	}
 	return nil
 }
 
@@ -254,13 +255,15 @@ func (m *Model) mappedLockedElsewhere(f *Folio, mm *MM, v uint64) bool {
 	return false
 }
 
-// mlockNewFolioLocked marks a folio not yet on an LRU list mlocked.
+// mlockNewFolioLocked marks a folio not yet on an LRU list mlocked: it
+// will go on the unevictable list (culled there).
 //
-// Kernel: mm/mlock.c:mlock_new_folio().
+// Kernel: mm/mlock.c:mlock_new_folio(), __mlock_new_folio().
 func (m *Model) mlockNewFolioLocked(f *Folio) {
 	f.Flags |= PGMlocked
 	f.zone().ModState(zone.ZoneNrMlock, f.NrPages())
 	m.alloc.CountEvent(zone.VMUnevictablePgsMlocked, f.NrPages())
+	m.alloc.CountEvent(zone.VMUnevictablePgsCulled, f.NrPages())
 }
 
 // mlockFolioLocked mlocks a folio already on (or isolated from) an LRU

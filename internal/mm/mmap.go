@@ -289,10 +289,16 @@ func (m *Model) Mmap(p *Proc, r MmapRequest) (uint64, error) {
 		}
 	}
 	pages := int64(length) >> pageShift
-	// accountable_mapping, and shmem_acct_size for shared anonymous memory.
-	accountable := vmFlags&VMNoReserve == 0 &&
-		(vmFlags&(VMWrite|VMShared) == VMWrite || r.File == nil && vmFlags&VMShared != 0)
-	if accountable {
+	// accountable_mapping: private and writable; shared anonymous memory
+	// is charged to its shmem file instead (shmem_acct_size), without
+	// VM_ACCOUNT, and given back when the file goes.
+	shmemAcct := r.File == nil && vmFlags&VMShared != 0 && vmFlags&VMNoReserve == 0
+	if shmemAcct {
+		if err := m.vmEnoughMemory(p, mm, pages); err != nil {
+			return 0, fmt.Errorf("mmap of %d bytes: shmem_acct_size: %w", length, err)
+		}
+	}
+	if vmFlags&VMNoReserve == 0 && vmFlags&(VMWrite|VMShared) == VMWrite {
 		if err := m.vmEnoughMemory(p, mm, pages); err != nil {
 			if file != nil && file.secret != nil {
 				m.secretMunmap(file, int64(length))
@@ -305,6 +311,9 @@ func (m *Model) Mmap(p *Proc, r MmapRequest) (uint64, error) {
 	if r.File == nil && vmFlags&VMShared != 0 {
 		v.file = m.newShmemFile()
 		v.name = "/dev/zero (deleted)"
+		if shmemAcct {
+			v.file.acctPages = pages
+		}
 	} else if file != nil {
 		v.name = file.name
 		file.mapRef(1)
@@ -385,7 +394,7 @@ func (m *Model) unmapRegion(t *memalloc.Task, mm *MM, start, end uint64) error {
 	m.mu.Lock()
 	vs := mm.isolateRange(start, end)
 	var free []*Folio
-	var files []*File
+	var files []*VMA
 	for _, v := range vs {
 		free = append(free, m.zapRangeLocked(mm, v.start, v.end)...)
 		mm.removeVMA(v)
@@ -402,7 +411,7 @@ func (m *Model) unmapRegion(t *memalloc.Task, mm *MM, start, end uint64) error {
 			m.unaccount(pages)
 		}
 		if v.file != nil {
-			files = append(files, v.file)
+			files = append(files, v)
 		}
 	}
 	pts := m.unusedTablesLocked(mm, start, end)
@@ -411,8 +420,8 @@ func (m *Model) unmapRegion(t *memalloc.Task, mm *MM, start, end uint64) error {
 	for _, pt := range pts {
 		errs = append(errs, m.freePageTable(t, mm, pt))
 	}
-	for i, f := range files {
-		errs = append(errs, m.fileUnmapped(t, f, vs[i]))
+	for _, v := range files {
+		errs = append(errs, m.fileUnmapped(t, v.file, v))
 	}
 	return errors.Join(errs...)
 }

@@ -357,7 +357,8 @@ func (m *Model) FaultAnon(p *Proc, n int64) (int64, error) {
 func (m *Model) ReleaseAnon(t *memalloc.Task, mm *MM, pageTables bool) (int64, error) {
 	m.mu.Lock()
 	var free []*Folio
-	for _, v := range mm.vmas {
+	for i := len(mm.vmas) - 1; i >= 0; i-- { // top down, as mas_for_each_rev
+		v := mm.vmas[i]
 		if !pageTables && v.flags&(VMShared|VMHugetlb) != 0 {
 			continue // the reaper leaves shared mappings alone
 		}

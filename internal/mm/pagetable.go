@@ -101,10 +101,11 @@ func (m *Model) unmapPTELocked(mm *MM, addr uint64, p *pte) (last *Folio) {
 	if dirty {
 		m.folioMarkDirtyLocked(f)
 	}
+	if f.Flags&PGMlocked != 0 && !m.mappedLockedElsewhere(f, mm, vpn(addr)) {
+		// The last VM_LOCKED mapping went: munlock_vma_folio.
+		m.munlockFolioLocked(f)
+	}
 	if len(f.rmap) == 0 {
-		if f.Flags&PGMlocked != 0 {
-			m.munlockFolioLocked(f)
-		}
 		return f
 	}
 	return nil

@@ -612,9 +612,8 @@ const (
 // reading, the Model's lock not held.
 //
 // Kernel: mm/secretmem.c:secretmem_fault().
-//
-// Differences: the mask is GFP_HIGHUSER | __GFP_ZERO without the
-// __GFP_COMP folio_alloc adds, as for every order-0 folio in mmsim.
+// The mask is GFP_HIGHUSER | __GFP_ZERO and the __GFP_COMP folio_alloc
+// adds.
 func (m *Model) secretFault(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, error) {
 	file := vma.file
 	s := file.secret
@@ -730,7 +729,7 @@ func (m *Model) secretGetPage(p *Proc, file *File) (zone.Page, secretSrc, FaultR
 		}
 		st.pmdFallbacks.Add(1)
 	}
-	pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Zero, 0)
+	pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Zero|gfp.Comp, 0)
 	if err != nil {
 		st.oom.Add(1)
 		return zone.Page{}, 0, VMFaultOOM, fmt.Errorf("secretmem_fault: %w", err)
@@ -812,7 +811,7 @@ func (m *Model) secretMmap(p *Proc, file *File, length int64) error {
 	}
 	pages := make([]zone.Page, 0, want)
 	for int64(len(pages)) < want {
-		pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Zero, 0)
+		pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Zero|gfp.Comp, 0)
 		if err == nil {
 			if err = m.alloc.DirectMap().SetInvalid(pg.PFN()); err != nil {
 				_ = m.alloc.FreePages(p.Task, pg, 0)

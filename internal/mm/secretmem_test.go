@@ -171,7 +171,7 @@ func TestSecretFault(t *testing.T) {
 	}
 	mu.Unlock()
 	require.NotNil(t, alloc, "mm_page_alloc of the secretmem page")
-	assert.Equal(t, gfp.HighUser|gfp.Zero, alloc.Mask, "mask %s", alloc.Mask)
+	assert.Equal(t, gfp.HighUser|gfp.Zero|gfp.Comp, alloc.Mask, "mask %s", alloc.Mask)
 	assert.Equal(t, zone.Order(0), alloc.Order)
 	assert.Equal(t, gfp.MigrateUnmovable, alloc.Migratetype)
 
@@ -430,7 +430,7 @@ func TestSecretFaultOOM(t *testing.T) {
 	p := secretProc(t, m, "p", 1000, 0)
 	_, addr := secretMap(t, m, p, 4)
 	require.Equal(t, AccessOK, touch(t, m, p, addr, 0).Outcome)
-	a.SetHooks(failHooks{fail: func(mask gfp.Mask, _ zone.Order) bool { return mask == gfp.HighUser|gfp.Zero }})
+	a.SetHooks(failHooks{fail: func(mask gfp.Mask, _ zone.Order) bool { return mask == gfp.HighUser|gfp.Zero|gfp.Comp }})
 	res := touch(t, m, p, addr, 1)
 	assert.Equal(t, AccessOOM, res.Outcome)
 	assert.ErrorIs(t, res.Err, zone.ErrNoMemory)
@@ -589,7 +589,7 @@ func TestSecretReserveAtMmap(t *testing.T) {
 	require.ErrorIs(t, err, EAGAIN, "4 more pages go over the 6-page limit")
 	assert.Equal(t, int64(4), p.User().LockedVM())
 
-	a.SetHooks(failHooks{fail: func(mask gfp.Mask, _ zone.Order) bool { return mask == gfp.HighUser|gfp.Zero }})
+	a.SetHooks(failHooks{fail: func(mask gfp.Mask, _ zone.Order) bool { return mask == gfp.HighUser|gfp.Zero|gfp.Comp }})
 	_, err = m.Mmap(p, MmapRequest{Len: 2 << pageShift, Prot: ProtRead | ProtWrite, Flags: MapShared, File: g})
 	require.ErrorIs(t, err, ENOMEM)
 	require.ErrorIs(t, err, zone.ErrNoMemory)

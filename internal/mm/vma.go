@@ -157,6 +157,9 @@ func (mm *MM) splitVMA(v *VMA, addr uint64) *VMA {
 		hi.pgoff = v.fileIndex(addr)
 	}
 	v.end = addr
+	if hi.file != nil {
+		hi.file.mapRef(1) // the new part holds a reference of its own
+	}
 	mm.insertVMA(&hi)
 	return &hi
 }
@@ -190,6 +193,9 @@ func (mm *MM) mergeVMAs() {
 			if p.end == v.start && p.flags == v.flags && p.file == v.file && p.name == v.name &&
 				(p.file == nil || p.fileIndex(v.start) == v.pgoff) {
 				p.end = v.end
+				if v.file != nil {
+					v.file.mapRef(-1) // vma_complete: the merged part's reference goes
+				}
 				continue
 			}
 		}

@@ -9,7 +9,8 @@ import (
 // Errno is a Linux error number, as a system call returns it negated. The
 // values are the kernel's (x86-64, asm-generic), whatever the host's
 // syscall.Errno says, so that a simulated run prints the same on every
-// host.
+// host. The texts are glibc's strerror() ones, as a user program prints
+// them (the kernel's header comments differ: "Try again" for EAGAIN).
 //
 // Kernel: include/uapi/asm-generic/errno-base.h, errno.h.
 type Errno int

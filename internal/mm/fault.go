@@ -305,23 +305,6 @@ func (m *Model) vmaAllocFolio(p *Proc, vma *VMA, mask gfp.Mask) (zone.Page, erro
 	return m.alloc.AllocPages(p.Task, mask|gfp.Comp, 0)
 }
 
-// installLocked maps a new folio at addr if the entry is still what the
-// fault saw; it reports false when it changed (the caller frees the page
-// and lets the access retry).
-func (m *Model) installLocked(mm *MM, addr uint64, seen pte, f *Folio, write bool) bool {
-	cur := mm.lookupPTE(addr)
-	if cur == nil || mm.released || *cur != seen {
-		return false
-	}
-	if cur.present() {
-		if old := m.unmapPTELocked(mm, addr, cur); old != nil && old.anon {
-			m.pendingFree = append(m.pendingFree, m.takeOffLRULocked(old)...)
-		}
-	}
-	m.mapFolioLocked(mm, addr, f, write, write)
-	return true
-}
-
 // newAnonFolioLocked makes a folio for a new anonymous page of vma and
 // puts it on its LRU list: swap-backed, except in a VM_DROPPABLE mapping,
 // whose folios reclaim drops instead (they go on the file list, as lazily
@@ -373,17 +356,17 @@ func (m *Model) finishAnon(p *Proc, vma *VMA, addr uint64, e pte, pg zone.Page, 
 		m.mu.Unlock()
 		return 0, m.alloc.FreePages(p.Task, pg, 0)
 	}
-	f := m.newAnonFolioLocked(vma, pg, val)
-	m.installLocked(mm, addr, e, f, true)
-	free := m.takePendingLocked()
+	var free []*Folio
+	if cur.present() { // the zero page, or the page copied on write
+		if old := m.unmapPTELocked(mm, addr, cur); old != nil && old.anon {
+			if old = m.takeOffLRULocked(old); old != nil {
+				free = append(free, old)
+			}
+		}
+	}
+	m.mapFolioLocked(mm, addr, m.newAnonFolioLocked(vma, pg, val), true, true)
 	m.mu.Unlock()
 	return 0, m.freeFolios(p.Task, free)
-}
-
-func (m *Model) takePendingLocked() []*Folio {
-	f := m.pendingFree
-	m.pendingFree = nil
-	return f
 }
 
 // doWPPage is a write to a present read-only entry: the zero page, or a

@@ -25,24 +25,27 @@ func (m *Model) Fork(parent *Proc, child *memalloc.Task) (*Proc, error) {
 	if parent.MM == nil {
 		return nil, fmt.Errorf("%w: %s is a kernel thread", zone.ErrInvalid, parent.Task)
 	}
-	pm := parent.MM
-	pm.mmapLock.Lock()
-	defer pm.mmapLock.Unlock()
 	c := m.AddProc(child, false)
 	m.SetUID(c, parent.UID)
 	c.rlimMemlock.Store(parent.rlimMemlock.Load())
 	c.SetOOMScoreAdj(parent.OOMScoreAdj())
-	cm := c.MM
+	if err := m.dupMmap(parent, c); err != nil {
+		return nil, errors.Join(err, m.Exit(c)) // the half-built child goes
+	}
+	return c, nil
+}
+
+// dupMmap copies parent's address space into the new child c, both mmap
+// locks held for writing.
+//
+// Kernel: mm/mmap.c:dup_mmap().
+func (m *Model) dupMmap(parent, c *Proc) error {
+	pm, cm := parent.MM, c.MM
+	pm.mmapLock.Lock()
+	defer pm.mmapLock.Unlock()
 	cm.mmapLock.Lock()
 	defer cm.mmapLock.Unlock()
 	cm.mmapBase = pm.mmapBase
-
-	fail := func(err error) (*Proc, error) {
-		cm.mmapLock.Unlock()
-		err = errors.Join(err, m.Exit(c))
-		cm.mmapLock.Lock()
-		return nil, err
-	}
 	// The commit charges first: security_vm_enough_memory_mm per VMA.
 	m.mu.Lock()
 	vmas := append([]*VMA(nil), pm.vmas...)
@@ -54,7 +57,7 @@ func (m *Model) Fork(parent *Proc, child *memalloc.Task) (*Proc, error) {
 		}
 		if v.flags&VMAccount != 0 {
 			if err := m.vmEnoughMemory(parent, pm, v.Pages()); err != nil {
-				return fail(fmt.Errorf("fork: %w", err))
+				return fmt.Errorf("fork: %w", err)
 			}
 		}
 		w := *v
@@ -90,7 +93,7 @@ func (m *Model) Fork(parent *Proc, child *memalloc.Task) (*Proc, error) {
 	for _, key := range keys {
 		pg, err := m.alloc.AllocPages(parent.Task, GFPPgtableUser|gfp.Comp, 0)
 		if err != nil {
-			return fail(fmt.Errorf("fork: copy_pte_range: %w", err))
+			return fmt.Errorf("fork: copy_pte_range: %w", err)
 		}
 		m.mu.Lock()
 		cm.tables[key] = &ptTable{page: pg}
@@ -103,7 +106,7 @@ func (m *Model) Fork(parent *Proc, child *memalloc.Task) (*Proc, error) {
 		m.copyPTEsLocked(pm, cm, v)
 	}
 	m.mu.Unlock()
-	return c, nil
+	return nil
 }
 
 // vmaNeedsCopy: only mappings with anonymous pages need their entries

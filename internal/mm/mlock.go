@@ -18,6 +18,7 @@ const RlimInfinity = ^uint64(0)
 const MlockOnFault = 0x01
 
 // capability is a capability a process may hold: uid 0 holds them all.
+// The numbers are include/uapi/linux/capability.h's.
 type capability int
 
 const (

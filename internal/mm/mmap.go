@@ -162,9 +162,11 @@ type MmapRequest struct {
 	Pgoff int64
 }
 
-// calcVMProtBits and calcVMFlagBits turn mmap's arguments into vm_flags.
+// calcVMFlags turns mmap's arguments into vm_flags, with the VM_MAY* bits
+// do_mmap adds.
 //
-// Kernel: include/linux/mman.h:calc_vm_prot_bits(), calc_vm_flag_bits().
+// Kernel: include/linux/mman.h:calc_vm_prot_bits(), calc_vm_flag_bits(),
+// mm/mmap.c:do_mmap().
 func calcVMFlags(prot Prot, flags MapFlags) VMFlags {
 	var f VMFlags
 	if prot&ProtRead != 0 {
@@ -222,7 +224,7 @@ func (m *Model) Mmap(p *Proc, r MmapRequest) (uint64, error) {
 	}
 	vmFlags := calcVMFlags(r.Prot, r.Flags)
 	// __get_unmapped_area: top-down below the last mapping.
-	if mm.mmapBase < length || mm.mmapBase-length < heapStart+(1<<40) {
+	if mm.mmapBase < length || mm.mmapBase-length < heapStart+heapRoom {
 		return 0, fmt.Errorf("mmap: no room for %d bytes: %w", length, ENOMEM)
 	}
 	addr := mm.mmapBase - length

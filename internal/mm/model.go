@@ -88,7 +88,10 @@ type MM struct {
 const (
 	mmapTop   = 0x7f0000000000
 	heapStart = 0x000055a000000000
-	taskSize  = 0x7ffffffff000 // TASK_SIZE_MAX with 4-level paging
+	taskSize  = 0x7ffffffff000 // TASK_SIZE_MAX with 4-level paging: (1<<47) - PAGE_SIZE
+	// heapRoom is the address space kept free above heapStart for the
+	// heap to grow into (mmsim's layout; the kernel randomises both).
+	heapRoom = 1 << 40
 )
 
 func newMM(owner *Proc) *MM {
@@ -198,9 +201,6 @@ type Model struct {
 	pfoomRS, enoughRS sim.Ratelimit
 	// report receives the model's WARNs and messages; nil drops them.
 	report func(p *Proc, kind bug.Kind, site, text string)
-	// pendingFree collects folios a fault unmapped for the last time, to
-	// free once the lock is dropped. Protected by mu.
-	pendingFree []*Folio
 	// secret holds the secretmem state (see secretmem.go).
 	secret secretState
 }

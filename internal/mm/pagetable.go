@@ -177,7 +177,9 @@ func (m *Model) zapRangeLocked(mm *MM, start, end uint64) (freed []*Folio) {
 			switch {
 			case p.present():
 				if f := m.unmapPTELocked(mm, addr, p); f != nil && f.anon {
-					freed = append(freed, m.takeOffLRULocked(f)...)
+					if f = m.takeOffLRULocked(f); f != nil {
+						freed = append(freed, f)
+					}
 				}
 			case p.swap != nil:
 				m.freeSwapLocked(p.swap)
@@ -189,18 +191,24 @@ func (m *Model) zapRangeLocked(mm *MM, start, end uint64) (freed []*Folio) {
 	return freed
 }
 
-// takeOffLRULocked takes a folio whose last mapping went off its LRU list
-// and returns it for freeing; an isolated one is left to its isolator,
-// which finds it released.
-func (m *Model) takeOffLRULocked(f *Folio) []*Folio {
-	nr := f.NrPages()
-	f.node.node.ModState(zone.NodeNrAnonPages, -nr)
-	f.anon = false // released: no owner, no file
+// releaseAnonLocked marks an anonymous folio whose last mapping went
+// released (no owner, no file: Released reports it) and drops it from
+// NR_ANON_MAPPED.
+func (m *Model) releaseAnonLocked(f *Folio) {
+	f.anon = false
+	f.node.node.ModState(zone.NodeNrAnonPages, -f.NrPages())
+}
+
+// takeOffLRULocked releases an anonymous folio whose last mapping went and
+// takes it off its LRU list, returning it for freeing; an isolated one
+// (nil) is left to its isolator, which finds it released.
+func (m *Model) takeOffLRULocked(f *Folio) *Folio {
+	m.releaseAnonLocked(f)
 	if !f.onLRU {
 		return nil
 	}
 	f.node.del(f)
-	return []*Folio{f}
+	return f
 }
 
 // freeFolios returns folios to the page allocator (outside the lock).

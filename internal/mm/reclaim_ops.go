@@ -19,12 +19,12 @@ func (f *Folio) Released() bool { return !f.anon && f.file == nil }
 //
 // Kernel: mm/rmap.c:folio_referenced().
 func (f *Folio) Referenced() int {
-	if !f.Young || len(f.rmap) == 0 {
-		f.Young = false
-		return 0
-	}
+	young := f.Young && len(f.rmap) > 0
 	f.Young = false
-	return 1
+	if young {
+		return 1
+	}
+	return 0
 }
 
 // Mlocked reports whether the folio is in a VM_LOCKED mapping.
@@ -63,8 +63,7 @@ func (m *Model) SwapOut(f *Folio) bool {
 	}
 	f.rmap = nil
 	if f.anon {
-		f.anon = false
-		nd.ModState(zone.NodeNrAnonPages, -f.NrPages())
+		m.releaseAnonLocked(f)
 	} else { // shmem: the slot replaces the page in the file
 		slot.refs = 1
 		f.file.swapped[f.index] = slot
@@ -72,9 +71,6 @@ func (m *Model) SwapOut(f *Folio) bool {
 		f.file = nil
 		nd.ModState(zone.NodeNrFilePages, -f.NrPages())
 		nd.ModState(zone.NodeNrShmem, -f.NrPages())
-	}
-	if slot.refs == 0 {
-		slot.refs = 1
 	}
 	f.Flags &^= PGDirty
 	nd.ModState(zone.NodeNrVmscanWrite, f.NrPages())
@@ -113,9 +109,8 @@ func (m *Model) TryToUnmap(f *Folio) bool {
 		}
 		m.unmapPTELocked(r.mm, addr, e)
 	}
-	if f.anon { // the last mapping of an anonymous folio went: release it
-		f.anon = false
-		f.node.node.ModState(zone.NodeNrAnonPages, -f.NrPages())
+	if f.anon { // the last mapping of an anonymous folio went
+		m.releaseAnonLocked(f)
 	}
 	return true
 }

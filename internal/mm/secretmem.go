@@ -31,7 +31,7 @@ import (
 // OCloexec is O_CLOEXEC, the one flag memfd_secret takes.
 //
 // Kernel: include/uapi/asm-generic/fcntl.h:O_CLOEXEC.
-const OCloexec = 0x80000 // 02000000
+const OCloexec = 0x80000 // 1 << 19: include/uapi/asm-generic/fcntl.h
 
 // secretmemFlagsMask is SECRETMEM_FLAGS_MASK: no modes remain.
 const secretmemFlagsMask = 0

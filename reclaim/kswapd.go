@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/mm"
 	"github.com/mmsim/mmsim/internal/sim"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/zone"
@@ -256,15 +257,7 @@ restart:
 		}
 		raise := !(boost != 0 && sc.priority == DefPriority-2)
 		sc.maySwap = boost == 0
-		v := r.model.Lruvec(n.ID())
-		if r.model.Swap().TotalPages() > 0 {
-			r.model.Lock()
-			low := r.inactiveIsLow(v, 0)
-			r.model.Unlock()
-			if low {
-				r.shrinkActiveList(sc, v, 1, SwapClusterMax)
-			}
-		}
+		r.ageActiveAnon(sc, n)
 		before := sc.nrReclaimed
 		sc.nrScanned = 0
 		sc.nrToReclaim = 0
@@ -316,4 +309,24 @@ func (k *Kswapd) clearHopeless() {
 	k.mu.Lock()
 	k.failures = 0
 	k.mu.Unlock()
+}
+
+// ageActiveAnon deactivates anonymous pages of every cgroup on node n
+// when the node's inactive anon list is low, so that swap has candidates.
+//
+// Kernel: mm/vmscan.c:age_active_anon().
+func (r *Reclaimer) ageActiveAnon(sc *scanControl, n *zone.Node) {
+	if r.model.Swap().TotalPages() == 0 { // can_age_anon_pages
+		return
+	}
+	root := r.model.RootMemcg()
+	r.model.Lock()
+	low := r.inactiveIsLow(root, n, mm.LRUInactiveAnon)
+	r.model.Unlock()
+	if !low {
+		return
+	}
+	for _, cg := range r.model.Subtree(root) {
+		r.shrinkActiveList(sc, cg.Lruvec(n.ID()), mm.LRUActiveAnon, SwapClusterMax)
+	}
 }

@@ -1,7 +1,6 @@
 package reclaim
 
 import (
-	"errors"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/mm"
@@ -26,7 +25,7 @@ func (r *Reclaimer) shrinkActiveList(sc *scanControl, v *mm.Lruvec, l mm.LRUList
 	m.Lock()
 	folios, taken, scanned, skipped := v.Isolate(l, nrToScan, sc.reclaimIdx)
 	r.countSkipped(skipped)
-	v.Node().ModState(zone.NodePgrefill, scanned)
+	v.ModState(zone.NodePgrefill, scanned)
 	var deactivated int64
 	for _, f := range folios {
 		f.Referenced() // mmsim maps no executable file pages: none stays
@@ -94,7 +93,7 @@ func (r *Reclaimer) shrinkInactiveList(sc *scanControl, v *mm.Lruvec, l mm.LRULi
 	m.Lock()
 	folios, taken, scanned, skipped := v.Isolate(l, nrToScan, sc.reclaimIdx)
 	r.countSkipped(skipped)
-	n := v.Node()
+	n := v // the node's counters, and the cgroup's copies
 	n.ModState(sc.pick(zone.NodePgscanKswapd, zone.NodePgscanDirect), scanned)
 	kind := zone.NodePgscanAnon
 	if l.IsFile() {
@@ -122,11 +121,7 @@ func (r *Reclaimer) shrinkInactiveList(sc *scanControl, v *mm.Lruvec, l mm.LRULi
 
 	r.alloc.CountEvent(zone.VMPgactivate, st.activated)
 	r.charge(sc, taken*r.costs.ScanPage+st.swapped*r.costs.SwapOutPage)
-	var errs []error
-	for _, f := range free {
-		errs = append(errs, r.alloc.FreePages(sc.t, f.Page(), f.Order()))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := r.model.FreeFolios(sc.t, free); err != nil {
 		panic("mmsim: internal: reclaim freed a folio the allocator did not hand out: " + err.Error())
 	}
 	if st.unqueuedDirty > 0 && st.unqueuedDirty == taken {

@@ -42,6 +42,10 @@ type Reclaimer struct {
 
 	kswapd  []*Kswapd
 	flusher *Flusher
+
+	// iter holds the shared cgroup iterators' positions (iterKey).
+	iterMu sync.Mutex
+	iter   map[iterKey]int
 	// compact is the machine's compaction, set by NewCompactor (nil
 	// without one): kswapd wakes kcompactd.
 	compact *Compactor
@@ -53,7 +57,8 @@ func New(m *mm.Model, clock *sim.Clock, opts Options) *Reclaimer {
 	if opts.Swappiness < 0 || opts.Swappiness > maxSwappiness {
 		opts.Swappiness = 60
 	}
-	r := &Reclaimer{model: m, alloc: m.Allocator(), clock: clock, opts: opts, costs: opts.Costs}
+	r := &Reclaimer{model: m, alloc: m.Allocator(), clock: clock, opts: opts, costs: opts.Costs,
+		iter: map[iterKey]int{}}
 	for _, n := range r.alloc.Nodes() {
 		k := newKswapd(r, n)
 		r.kswapd = append(r.kswapd, k)
@@ -104,6 +109,14 @@ type scanControl struct {
 	cacheTrim    bool
 	fileIsTiny   bool
 	kswapd       bool
+	// target is the cgroup a memcg reclaim works for (nil: global
+	// reclaim); memcgLowReclaim lets it into memory.low-protected groups,
+	// memcgLowSkipped says it passed one by; memcgFullWalk makes it visit
+	// every group of the subtree on each pass.
+	target          *mm.MemCgroup
+	memcgLowReclaim bool
+	memcgLowSkipped bool
+	memcgFullWalk   bool
 	// skippedDeactivate: an active list was left alone this pass;
 	// forceDeactivate: the retry pass that ages it anyway.
 	skippedDeactivate bool
@@ -139,9 +152,20 @@ func (r *Reclaimer) TryToFreePages(t *memalloc.Task, zonelist []*zone.Zone, orde
 	}
 	sc := &scanControl{t: t, mask: mask, order: order, reclaimIdx: highest,
 		nrToReclaim: SwapClusterMax, maySwap: true}
-	fullWalk := false
+	return r.doTryToFreePages(sc, zonelist)
+}
+
+// doTryToFreePages shrinks the zonelist's nodes from DEF_PRIORITY down
+// until enough is reclaimed; with nothing reclaimed it tries again with a
+// full walk of the cgroups, then ageing active lists it skipped, then
+// reaching into memory.low-protected groups.
+//
+// Kernel: mm/vmscan.c:do_try_to_free_pages().
+func (r *Reclaimer) doTryToFreePages(sc *scanControl, zonelist []*zone.Zone) int64 {
 	for {
-		r.alloc.CountEvent(zone.VMAllocstallDMA+zone.VMEvent(highest), 1)
+		if sc.target == nil {
+			r.alloc.CountEvent(zone.VMAllocstallDMA+zone.VMEvent(sc.reclaimIdx), 1)
+		}
 		for sc.priority = DefPriority; sc.priority >= 0; sc.priority-- {
 			sc.nrScanned = 0
 			r.shrinkZones(sc, zonelist)
@@ -152,15 +176,43 @@ func (r *Reclaimer) TryToFreePages(t *memalloc.Task, zonelist []*zone.Zone, orde
 		switch {
 		case sc.nrReclaimed > 0:
 			return sc.nrReclaimed
-		case !fullWalk:
-			// memcg_full_walk: a second pass even without memcgs.
-			fullWalk = true
+		case !sc.memcgFullWalk:
+			sc.memcgFullWalk = true
 		case sc.skippedDeactivate:
 			sc.forceDeactivate, sc.skippedDeactivate = true, false
+		case sc.memcgLowSkipped:
+			sc.forceDeactivate = false
+			sc.memcgLowReclaim, sc.memcgLowSkipped = true, false
 		default:
 			return 0
 		}
 	}
+}
+
+// TryToFreeMemCgroupPages is memcg reclaim: it reclaims at least
+// SWAP_CLUSTER_MAX pages from cg's subtree on every node of t's zonelist,
+// with the charge's mask cut to what reclaim may use and completed with
+// GFP_HIGHUSER_MOVABLE's zone and mobility bits, PF_MEMALLOC set so that
+// what it allocates is not charged back into reclaim, between the
+// mm_vmscan_memcg_reclaim_begin and _end tracepoints. No allocstall is
+// counted, and it is never throttled.
+//
+// Kernel: mm/vmscan.c:try_to_free_mem_cgroup_pages().
+func (r *Reclaimer) TryToFreeMemCgroupPages(t *memalloc.Task, cg *mm.MemCgroup, nrPages int64, mask gfp.Mask, maySwap bool) int64 {
+	mask = t.GFPContext(mask)&gfp.ReclaimMask | gfp.HighUserMovable&^gfp.ReclaimMask
+	sc := &scanControl{t: t, mask: mask, reclaimIdx: gfp.ZoneType(gfp.MaxNrZones - 1),
+		nrToReclaim: max(nrPages, SwapClusterMax), maySwap: maySwap, target: cg}
+	zonelist := r.alloc.Zonelist(t, mask)
+	if r.alloc.Tracing() {
+		r.alloc.Emit(t, zone.Event{Kind: zone.EvMemcgReclaimBegin, Order: 0, Mask: mask, MemcgID: cg.CgroupID()})
+	}
+	cookie := t.SaveMemalloc()
+	n := r.doTryToFreePages(sc, zonelist)
+	t.Restore(cookie)
+	if r.alloc.Tracing() {
+		r.alloc.Emit(t, zone.Event{Kind: zone.EvMemcgReclaimEnd, NrReclaimed: n, MemcgID: cg.CgroupID()})
+	}
+	return n
 }
 
 // shrinkZones shrinks each node of the zonelist once.
@@ -183,7 +235,7 @@ func (r *Reclaimer) shrinkZones(sc *scanControl, zonelist []*zone.Zone) {
 //
 // Kernel: mm/vmscan.c:consider_reclaim_throttle(), reclaim_throttle().
 func (r *Reclaimer) considerReclaimThrottle(sc *scanControl, n *zone.Node) {
-	if sc.nrReclaimed > sc.nrScanned>>3 || sc.kswapd {
+	if sc.nrReclaimed > sc.nrScanned>>3 || sc.kswapd || sc.target != nil {
 		return
 	}
 	if sc.priority == 1 && sc.nrReclaimed == 0 && !r.kswapd[n.ID()].hopeless() && !r.skipThrottleNoprogress(n) {
@@ -281,11 +333,11 @@ func (r *Reclaimer) allowDirectReclaim(n *zone.Node) bool {
 //
 // Kernel: mm/vmscan.c:shrink_node(), prepare_scan_control().
 func (r *Reclaimer) shrinkNode(sc *scanControl, n *zone.Node) {
-	v := r.model.Lruvec(n.ID())
+	target := sc.targetOrRoot(r.model)
 	r.model.Lock()
-	sc.mayDeactAnon = sc.forceDeactivate || r.inactiveIsLow(v, mm.LRUInactiveAnon)
-	sc.mayDeactFile = sc.forceDeactivate || r.inactiveIsLow(v, mm.LRUInactiveFile)
-	file := n.State(zone.NodeNrInactiveFile)
+	sc.mayDeactAnon = sc.forceDeactivate || r.inactiveIsLow(target, n, mm.LRUInactiveAnon)
+	sc.mayDeactFile = sc.forceDeactivate || r.inactiveIsLow(target, n, mm.LRUInactiveFile)
+	file := r.lruSize(target, n, mm.LRUInactiveFile)
 	sc.cacheTrim = file>>sc.priority != 0 && !sc.mayDeactFile
 	var highWmark, free int64
 	for t := gfp.ZoneType(0); int(t) < gfp.MaxNrZones; t++ {
@@ -295,26 +347,44 @@ func (r *Reclaimer) shrinkNode(sc *scanControl, n *zone.Node) {
 		}
 	}
 	allFile := n.State(zone.NodeNrActiveFile) + n.State(zone.NodeNrInactiveFile)
-	sc.fileIsTiny = allFile+free <= highWmark && !sc.mayDeactAnon && n.State(zone.NodeNrInactiveAnon)>>sc.priority != 0
+	// Only global reclaim weighs the node's free pages (!cgroup_reclaim).
+	sc.fileIsTiny = sc.target == nil && allFile+free <= highWmark && !sc.mayDeactAnon && n.State(zone.NodeNrInactiveAnon)>>sc.priority != 0
 	r.model.Unlock()
 
 	before := sc.nrReclaimed
-	r.shrinkLruvec(sc, v)
-	sc.nrReclaimed += r.shrinkSlab(sc, n.ID())
+	r.shrinkNodeMemcgs(sc, n)
 	if sc.nrReclaimed > before && n.Balanced(sc.order, sc.reclaimIdx) {
 		r.kswapd[n.ID()].clearHopeless() // kswapd_try_clear_hopeless
 	}
 }
 
-// inactiveIsLow reports whether an inactive list is small against its
-// active list: inactive * int_sqrt(10 * GiB of both) < active. Called with
-// the model locked.
+// targetOrRoot is the cgroup whose subtree sc reclaims.
+func (sc *scanControl) targetOrRoot(m *mm.Model) *mm.MemCgroup {
+	if sc.target != nil {
+		return sc.target
+	}
+	return m.RootMemcg()
+}
+
+// lruSize is the pages on list l of cg's subtree on node n: the node's
+// counter for the root. Called with the model locked.
+//
+// Kernel: mm/vmscan.c:lruvec_page_state() on the cgroup's lruvec.
+func (r *Reclaimer) lruSize(cg *mm.MemCgroup, n *zone.Node, l mm.LRUList) int64 {
+	if cg.IsRoot() {
+		return n.State(zone.NodeNrInactiveAnon + zone.NodeStat(l))
+	}
+	return r.model.SubtreeLRU(cg, n.ID(), l)
+}
+
+// inactiveIsLow reports whether an inactive list of cg's subtree on node n
+// is small against its active list: inactive * int_sqrt(10 * GiB of both)
+// < active. Called with the model locked.
 //
 // Kernel: mm/vmscan.c:inactive_is_low().
-func (r *Reclaimer) inactiveIsLow(v *mm.Lruvec, inactive mm.LRUList) bool {
-	n := v.Node()
-	in := n.State(zone.NodeNrInactiveAnon + zone.NodeStat(inactive))
-	act := n.State(zone.NodeNrInactiveAnon + zone.NodeStat(inactive+1))
+func (r *Reclaimer) inactiveIsLow(cg *mm.MemCgroup, n *zone.Node, inactive mm.LRUList) bool {
+	in := r.lruSize(cg, n, inactive)
+	act := r.lruSize(cg, n, inactive+1)
 	gb := (in + act) >> (30 - zone.PageShift)
 	ratio := int64(1)
 	if gb > 0 {
@@ -354,7 +424,7 @@ func (r *Reclaimer) getScanCount(sc *scanControl, v *mm.Lruvec) [mm.NrLRULists]i
 	r.model.Lock()
 	defer r.model.Unlock()
 	for l := mm.LRUInactiveAnon; l <= mm.LRUActiveFile; l++ {
-		scan := v.Size(l, sc.reclaimIdx) >> sc.priority
+		scan := r.applyProtection(sc, v.Memcg(), v.Size(l, sc.reclaimIdx)) >> sc.priority
 		file := 0
 		if l.IsFile() {
 			file = 1
@@ -420,7 +490,7 @@ func (r *Reclaimer) shrinkLruvec(sc *scanControl, v *mm.Lruvec) {
 	sc.nrReclaimed += reclaimed
 	if r.model.Swap().TotalPages() > 0 { // can_age_anon_pages
 		r.model.Lock()
-		low := r.inactiveIsLow(v, mm.LRUInactiveAnon)
+		low := r.inactiveIsLow(v.Memcg(), v.Node(), mm.LRUInactiveAnon)
 		r.model.Unlock()
 		if low {
 			r.shrinkActiveList(sc, v, mm.LRUActiveAnon, SwapClusterMax)
@@ -442,4 +512,91 @@ func (r *Reclaimer) shrinkList(sc *scanControl, v *mm.Lruvec, l mm.LRUList, nrTo
 		return 0
 	}
 	return r.shrinkInactiveList(sc, v, l, nrToScan)
+}
+
+// shrinkNodeMemcgs shrinks the lists of each cgroup of the target's
+// subtree on node n, in pre-order: groups whose usage memory.min protects
+// are skipped, those memory.low protects too unless the reclaim has
+// nothing else (MEMCG_LOW counted when it goes in anyway). The shrinkers
+// run for the root cgroup (mmsim's are not memcg-aware: their objects are
+// the root's). A direct or memcg reclaim that is not on a full walk
+// resumes where the previous one of the same target stopped and stops
+// once it has reclaimed enough; kswapd walks everything.
+//
+// Kernel: mm/vmscan.c:shrink_node_memcgs(), mm/memcontrol.c:mem_cgroup_iter().
+func (r *Reclaimer) shrinkNodeMemcgs(sc *scanControl, n *zone.Node) {
+	target := sc.targetOrRoot(r.model)
+	groups := r.model.Subtree(target)
+	partial := !sc.kswapd && !sc.memcgFullWalk
+	start := 0
+	key := iterKey{target, n.ID()}
+	if partial {
+		r.iterMu.Lock()
+		start = r.iter[key]
+		r.iterMu.Unlock()
+		if start >= len(groups) {
+			start = 0
+		}
+	}
+	for i := start; i < len(groups); i++ {
+		cg := groups[i]
+		cg.CalculateProtection(target)
+		switch {
+		case cg.BelowMin(target):
+			continue
+		case cg.BelowLow(target):
+			if !sc.memcgLowReclaim {
+				sc.memcgLowSkipped = true
+				continue
+			}
+			r.model.MemoryEvent(cg, mm.MemcgLow)
+		}
+		r.shrinkLruvec(sc, cg.Lruvec(n.ID()))
+		if cg.IsRoot() {
+			sc.nrReclaimed += r.shrinkSlab(sc, n.ID())
+		}
+		if partial && sc.nrReclaimed >= sc.nrToReclaim {
+			r.setIter(key, i+1)
+			return
+		}
+	}
+	if partial {
+		r.setIter(key, 0)
+	}
+}
+
+// iterKey names a shared reclaim iterator: one per target and node (the
+// kernel's mem_cgroup_reclaim_iter in the target's per-node info).
+type iterKey struct {
+	target *mm.MemCgroup
+	nid    int
+}
+
+func (r *Reclaimer) setIter(k iterKey, pos int) {
+	r.iterMu.Lock()
+	r.iter[k] = pos
+	r.iterMu.Unlock()
+}
+
+// applyProtection scales an lruvec's size down by the part of its cgroup's
+// usage memory.min or memory.low protect (low only while the reclaim
+// respects it, noting that it did), never below SWAP_CLUSTER_MAX.
+//
+// Kernel: mm/vmscan.c:apply_proportional_protection().
+func (r *Reclaimer) applyProtection(sc *scanControl, cg *mm.MemCgroup, size int64) int64 {
+	if cg == nil {
+		return size
+	}
+	emin, elow, usage := cg.Protection(sc.targetOrRoot(r.model))
+	if emin == 0 && elow == 0 {
+		return size
+	}
+	protection := emin
+	if !sc.memcgLowReclaim && elow > emin {
+		protection = elow
+		sc.memcgLowSkipped = true
+	}
+	cgroupSize := max(usage, protection)
+	size -= size * protection / (cgroupSize + 1)
+	return max(size, SwapClusterMax)
 }

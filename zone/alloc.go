@@ -24,6 +24,8 @@ type Allocator struct {
 	sysctl  Sysctl
 	nodes   []*Node
 	cpuNode []*Node // the node of each simulated CPU
+	// kmem is memcg kmem accounting of __GFP_ACCOUNT blocks (kmem.go).
+	kmem kmemState
 
 	// allowedMask is gfp_allowed_mask. Invariant: __GFP_BITS_MASK after
 	// boot (suspend would clear IO and FS; mmsim does not suspend).
@@ -386,6 +388,21 @@ var zoneOfBits, zoneBad = func() (zt [16]gfp.ZoneType, bad [16]bool) {
 	return
 }()
 
+// Zonelist returns the zonelist of t's node for mask: node_zonelist(
+// numa_node_id(), mask).
+//
+// Kernel: include/linux/gfp.h:node_zonelist().
+func (a *Allocator) Zonelist(t *memalloc.Task, mask gfp.Mask) []*Zone {
+	cpu := 0
+	if t != nil && t.CPU() >= 0 && t.CPU() < len(a.cpuNode) {
+		cpu = t.CPU()
+	}
+	return a.cpuNode[cpu].zonelists[mask.Zonelist()]
+}
+
+// NrCPUs returns the number of simulated CPUs.
+func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
+
 // AllocPages allocates a block of 1<<order pages for task t: __alloc_pages.
 //
 // In the kernel's order: an order above MAX_PAGE_ORDER WARNs (unless
@@ -413,7 +430,7 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	mask &= a.allowedMask
 	mask = t.GFPContext(mask)
-	if a.opts.Hooks == nil && !a.trace.enabled() {
+	if a.opts.Hooks == nil && !a.trace.enabled() && (mask&gfp.Account == 0 || a.kmem.charger == nil) {
 		if pfn, ok := a.allocFast(t, mask, order); ok {
 			if mask&gfp.Zero != 0 {
 				a.clearPages(order)
@@ -445,6 +462,11 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	var err error
 	if !ok {
 		pfn, ok, err = a.slowpath(&ac, mask, order)
+	}
+	if ok && mask&gfp.Account != 0 && a.kmem.charger != nil {
+		if err = a.chargeKmem(t, pfn, order, mask); err != nil {
+			ok = false
+		}
 	}
 	a.traceAlloc(t, pfn, ok, order, mask, ac.mt)
 	if !ok {
@@ -669,12 +691,16 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 //
 // Kernel: mm/page_alloc.c:free_pages_prepare().
 func (a *Allocator) freePrepare(t *memalloc.Task, p Page, order Order) {
-	if a.opts.Hooks != nil || a.trace.on.Load() { // two loads, inline on the fast path (a.trace is never nil)
+	// Three loads, inline on the fast path (a.trace is never nil).
+	if a.opts.Hooks != nil || a.trace.on.Load() || a.kmem.n.Load() != 0 {
 		a.freePrepareSlow(t, p, order)
 	}
 }
 
 func (a *Allocator) freePrepareSlow(t *memalloc.Task, p Page, order Order) {
+	if a.kmem.n.Load() != 0 {
+		a.unchargeKmem(t, p.pfn, order)
+	}
 	if h := a.opts.Hooks; h != nil {
 		h.FreePrepare(t, p, order)
 	}

@@ -32,7 +32,9 @@ func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page
 	if want == 0 {
 		return populated, nil
 	}
-	if want == 1 {
+	if want == 1 || mask&gfp.Account != 0 && a.kmem.charger != nil {
+		// An accounted bulk request takes one page the ordinary way,
+		// charged there.
 		return a.bulkFallback(t, mask, pages, populated)
 	}
 	mask &= a.allowedMask

@@ -33,6 +33,12 @@ const (
 	EvAllocVmapArea       // vmalloc:alloc_vmap_area
 	EvFreeVmapAreaNoflush // vmalloc:free_vmap_area_noflush
 	EvPurgeVmapAreaLazy   // vmalloc:purge_vmap_area_lazy
+
+	// The memcg reclaim tracepoints (mm/vmscan.c) and the OOM killer's
+	// mark_victim (mm/oom_kill.c), emitted through Allocator.Emit.
+	EvMemcgReclaimBegin // vmscan:mm_vmscan_memcg_reclaim_begin
+	EvMemcgReclaimEnd   // vmscan:mm_vmscan_memcg_reclaim_end
+	EvMarkVictim        // oom:mark_victim
 )
 
 var eventNames = [...]string{
@@ -49,6 +55,9 @@ var eventNames = [...]string{
 	EvAllocVmapArea:       "vmalloc:alloc_vmap_area",
 	EvFreeVmapAreaNoflush: "vmalloc:free_vmap_area_noflush",
 	EvPurgeVmapAreaLazy:   "vmalloc:purge_vmap_area_lazy",
+	EvMemcgReclaimBegin:   "vmscan:mm_vmscan_memcg_reclaim_begin",
+	EvMemcgReclaimEnd:     "vmscan:mm_vmscan_memcg_reclaim_end",
+	EvMarkVictim:          "oom:mark_victim",
 }
 
 // String returns the tracepoint's perf name, "kmem:mm_page_alloc".
@@ -105,6 +114,18 @@ type Event struct {
 	NrLazyMax    uint64
 	End          uint64
 	NumPurged    uint64
+
+	// The memcg reclaim events' memcg_id (the cgroup's id) and
+	// nr_reclaimed.
+	MemcgID     uint64
+	NrReclaimed int64
+	// mark_victim's fields: the victim's pid, comm and uid, its sizes in
+	// KiB, and its oom_score_adj.
+	VictimPID                                     int
+	VictimComm                                    string
+	VictimUID                                     int
+	TotalVM, AnonRSS, FileRSS, ShmemRSS, PgTables uint64
+	OOMScoreAdj                                   int
 }
 
 // tracer delivers events to the subscribers. Subscribing is rare and
@@ -206,6 +227,15 @@ func (e Event) Format(nameWidth int) string {
 		return head + fmt.Sprintf("va_start=0x%x nr_lazy=%d nr_lazy_max=%d", e.Ptr, e.NrLazy, e.NrLazyMax)
 	case EvPurgeVmapAreaLazy:
 		return head + fmt.Sprintf("start=0x%x end=0x%x num_purged=%d", e.Ptr, e.End, e.NumPurged)
+	case EvMemcgReclaimBegin:
+		// The trailing %s is "(in-irq)" or empty: reclaim never runs in
+		// an interrupt here.
+		return head + fmt.Sprintf("order=%d gfp_flags=%s pid=%d memcg_id=%d ", e.Order, e.Mask, e.PID, e.MemcgID)
+	case EvMemcgReclaimEnd:
+		return head + fmt.Sprintf("nr_reclaimed=%d pid=%d memcg_id=%d ", e.NrReclaimed, e.PID, e.MemcgID)
+	case EvMarkVictim:
+		return head + fmt.Sprintf("pid=%d comm=%s total-vm=%dkB anon-rss=%dkB file-rss:%dkB shmem-rss:%dkB uid=%d pgtables=%dkB oom_score_adj=%d",
+			e.VictimPID, e.VictimComm, e.TotalVM, e.AnonRSS, e.FileRSS, e.ShmemRSS, e.VictimUID, e.PgTables, e.OOMScoreAdj)
 	}
 	return head
 }

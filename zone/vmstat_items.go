@@ -152,6 +152,10 @@ const (
 	nrNodeStats
 )
 
+// NrNodeStats is the number of node counters, for layers that keep a copy
+// of each (a memory cgroup's).
+const NrNodeStats = int(nrNodeStats)
+
 var nodeStatNames = [...]string{
 	"nr_inactive_anon",
 	"nr_active_anon",

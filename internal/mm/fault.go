@@ -133,8 +133,10 @@ func (m *Model) Access(p *Proc, addr uint64, write bool, val uint64) (AccessResu
 		return AccessResult{Outcome: AccessKilled}, fmt.Errorf("%w: %s", ErrKilled, p.Task)
 	}
 	p.MM.mmapLock.RLock()
-	defer p.MM.mmapLock.RUnlock()
-	return m.accessMmapLocked(p, addr, accessOp{write: write, val: val})
+	res, err := m.accessMmapLocked(p, addr, accessOp{write: write, val: val})
+	p.MM.mmapLock.RUnlock()
+	m.HandleOverHigh(p) // resume_user_mode_work
+	return res, err
 }
 
 // accessOp is what an access does once the page is there: read, write
@@ -164,8 +166,13 @@ func (m *Model) accessMmapLocked(p *Proc, addr uint64, op accessOp) (AccessResul
 			// and our access: the kernel would loop; report it.
 			return res, fmt.Errorf("%w: the fault at %#x kept being undone", zone.ErrDeadlock, addr)
 		}
+		p.inUserFault.Store(true)
 		r, err := m.handleMMFault(p, vma, addr, write)
+		p.inUserFault.Store(false)
 		res.Faulted, res.Err = true, err
+		if r&VMFaultOOM == 0 {
+			p.memcgInOOM = nil // mem_cgroup_oom_synchronize(false)
+		}
 		if vma.flags&VMDroppable != 0 {
 			// If the mapping is droppable, errors due to OOM aren't fatal.
 			r &^= VMFaultOOM
@@ -173,6 +180,10 @@ func (m *Model) accessMmapLocked(p *Proc, addr uint64, op accessOp) (AccessResul
 		res.Fault = r
 		switch {
 		case r&VMFaultOOM != 0:
+			if m.memcgOOMSynchronize(p) {
+				res.Outcome = AccessOOM
+				return res, nil
+			}
 			if p.Victim() {
 				res.Outcome = AccessKilled
 				return res, nil
@@ -247,6 +258,7 @@ func (m *Model) tryAccess(mm *MM, addr uint64, op accessOp) (uint64, bool) {
 func (m *Model) handleMMFault(p *Proc, vma *VMA, addr uint64, write bool) (FaultResult, error) {
 	mm := p.MM
 	m.alloc.CountEvent(zone.VMPgfault, 1)
+	m.countMemcgEvent(p, MemcgPgfault)
 	if err := m.pteAlloc(p, addr); err != nil {
 		return VMFaultOOM, err
 	}
@@ -290,19 +302,21 @@ func (m *Model) pteAlloc(p *Proc, addr uint64) error {
 	mm.tables[key] = &ptTable{page: pg}
 	m.mu.Unlock()
 	mm.pgtables.Add(zone.PageSize)
-	m.alloc.ZoneOf(pg.PFN()).Node().ModState(zone.NodeNrPageTablePages, 1)
+	m.pageTableStat(p, pg, 1)
 	return nil
 }
 
-// vmaAllocFolio allocates a user page for vma, as a folio (__GFP_COMP);
-// a droppable mapping's allocation does not warn.
+// vmaAllocFolio allocates a user page for vma, as a folio (__GFP_COMP),
+// and charges it to the mm's cgroup with chargeMask; a droppable mapping's
+// allocation does not warn.
 //
-// Kernel: mm/mempolicy.c:vma_alloc_folio_noprof(), folio_alloc_mpol_noprof().
-func (m *Model) vmaAllocFolio(p *Proc, vma *VMA, mask gfp.Mask) (zone.Page, error) {
+// Kernel: mm/mempolicy.c:vma_alloc_folio_noprof(), folio_alloc_mpol_noprof(),
+// mm/memory.c:folio_prealloc().
+func (m *Model) vmaAllocFolio(p *Proc, vma *VMA, mask, chargeMask gfp.Mask) (zone.Page, *MemCgroup, error) {
 	if vma.flags&VMDroppable != 0 {
 		mask |= gfp.NoWarn
 	}
-	return m.alloc.AllocPages(p.Task, mask|gfp.Comp, 0)
+	return m.allocUserFolio(p, mask|gfp.Comp, chargeMask)
 }
 
 // newAnonFolioLocked makes a folio for a new anonymous page of vma and
@@ -311,14 +325,14 @@ func (m *Model) vmaAllocFolio(p *Proc, vma *VMA, mask gfp.Mask) (zone.Page, erro
 // freed pages do); mlocked in a VM_LOCKED mapping.
 //
 // Kernel: mm/rmap.c:folio_add_new_anon_rmap(), mm/swap.c:folio_add_lru_vma().
-func (m *Model) newAnonFolioLocked(vma *VMA, pg zone.Page, val uint64) *Folio {
-	f := m.newFolio(pg, 0)
+func (m *Model) newAnonFolioLocked(vma *VMA, pg zone.Page, cg *MemCgroup, val uint64) *Folio {
+	f := m.newFolio(pg, 0, cg)
 	f.anon = true
 	f.val = val
 	if vma.flags&VMDroppable == 0 {
 		f.Flags |= PGSwapBacked
 	}
-	f.node.node.ModState(zone.NodeNrAnonPages, 1)
+	f.node.ModState(zone.NodeNrAnonPages, 1)
 	if vma.flags&VMLocked != 0 {
 		m.mlockNewFolioLocked(f)
 	}
@@ -340,21 +354,22 @@ func (m *Model) doAnonymousPage(p *Proc, vma *VMA, addr uint64, write bool) (Fau
 		m.mu.Unlock()
 		return 0, nil
 	}
-	pg, err := m.vmaAllocFolio(p, vma, GFPAnonFault)
+	pg, cg, err := m.vmaAllocFolio(p, vma, GFPAnonFault, GFPMemcgUserCharge)
 	if err != nil {
 		return VMFaultOOM, fmt.Errorf("do_anonymous_page: %w", err)
 	}
-	return m.finishAnon(p, vma, addr, pte{}, pg, 0)
+	return m.finishAnon(p, vma, addr, pte{}, pg, cg, 0)
 }
 
-// finishAnon maps a new anonymous page holding val where the fault saw e.
-func (m *Model) finishAnon(p *Proc, vma *VMA, addr uint64, e pte, pg zone.Page, val uint64) (FaultResult, error) {
+// finishAnon maps a new anonymous page, charged to cg, holding val where
+// the fault saw e.
+func (m *Model) finishAnon(p *Proc, vma *VMA, addr uint64, e pte, pg zone.Page, cg *MemCgroup, val uint64) (FaultResult, error) {
 	mm := p.MM
 	m.mu.Lock()
 	cur := mm.lookupPTE(addr)
 	if cur == nil || mm.released || *cur != e {
 		m.mu.Unlock()
-		return 0, m.alloc.FreePages(p.Task, pg, 0)
+		return 0, m.freeUnused(p.Task, pg, cg)
 	}
 	var free []*Folio
 	if cur.present() { // the zero page, or the page copied on write
@@ -364,7 +379,7 @@ func (m *Model) finishAnon(p *Proc, vma *VMA, addr uint64, e pte, pg zone.Page, 
 			}
 		}
 	}
-	m.mapFolioLocked(mm, addr, m.newAnonFolioLocked(vma, pg, val), true, true)
+	m.mapFolioLocked(mm, addr, m.newAnonFolioLocked(vma, pg, cg, val), true, true)
 	m.mu.Unlock()
 	return 0, m.freeFolios(p.Task, free)
 }
@@ -399,7 +414,7 @@ func (m *Model) doWPPage(p *Proc, vma *VMA, addr uint64, e pte) (FaultResult, er
 	if e.folio == zeroFolio {
 		mask = GFPAnonFault
 	}
-	pg, err := m.vmaAllocFolio(p, vma, mask)
+	pg, cg, err := m.vmaAllocFolio(p, vma, mask, GFPMemcgUserCharge)
 	if err != nil {
 		return VMFaultOOM, fmt.Errorf("wp_page_copy: %w", err)
 	}
@@ -409,7 +424,7 @@ func (m *Model) doWPPage(p *Proc, vma *VMA, addr uint64, e pte) (FaultResult, er
 	if e.folio == zeroFolio {
 		val = 0
 	}
-	return m.finishAnon(p, vma, addr, e, pg, val)
+	return m.finishAnon(p, vma, addr, e, pg, cg, val)
 }
 
 // doSwapPage brings a swapped-out anonymous page back: a new page, the
@@ -419,7 +434,8 @@ func (m *Model) doWPPage(p *Proc, vma *VMA, addr uint64, e pte) (FaultResult, er
 // Kernel: mm/memory.c:do_swap_page().
 func (m *Model) doSwapPage(p *Proc, vma *VMA, addr uint64, e pte, write bool) (FaultResult, error) {
 	mm := p.MM
-	pg, err := m.vmaAllocFolio(p, vma, gfp.HighUserMovable)
+	// The swap-in charge has the folio's own mask.
+	pg, cg, err := m.vmaAllocFolio(p, vma, gfp.HighUserMovable, gfp.HighUserMovable)
 	if err != nil {
 		return VMFaultOOM, fmt.Errorf("do_swap_page: %w", err)
 	}
@@ -427,19 +443,20 @@ func (m *Model) doSwapPage(p *Proc, vma *VMA, addr uint64, e pte, write bool) (F
 	cur := mm.lookupPTE(addr)
 	if cur == nil || mm.released || *cur != e {
 		m.mu.Unlock()
-		return 0, m.alloc.FreePages(p.Task, pg, 0)
+		return 0, m.freeUnused(p.Task, pg, cg)
 	}
 	s := e.swap
 	exclusive := s.refs == 1
 	*cur = pte{}
 	m.freeSwapLocked(s)
 	mm.counters[MMSwapEnts].Add(-1)
-	f := m.newAnonFolioLocked(vma, pg, s.val)
+	f := m.newAnonFolioLocked(vma, pg, cg, s.val)
 	m.mapFolioLocked(mm, addr, f, write || exclusive, write)
 	m.mu.Unlock()
 	m.alloc.CountEvent(zone.EvPswpin, 1)
 	m.alloc.CountEvent(zone.VMPgpgin, 4)
 	m.alloc.CountEvent(zone.VMPgmajfault, 1)
+	m.countMemcgEvent(p, MemcgPgmajfault)
 	return VMFaultMajor, nil
 }
 
@@ -457,14 +474,14 @@ func (m *Model) doFileFault(p *Proc, vma *VMA, addr uint64, write bool) (FaultRe
 		return ret, err
 	}
 	if write && vma.flags&VMShared == 0 {
-		pg, err := m.vmaAllocFolio(p, vma, gfp.HighUserMovable)
+		pg, cg, err := m.vmaAllocFolio(p, vma, gfp.HighUserMovable, GFPMemcgUserCharge)
 		if err != nil {
 			return VMFaultOOM, fmt.Errorf("do_cow_fault: %w", err)
 		}
 		m.mu.Lock()
 		val := f.val
 		m.mu.Unlock()
-		r, err := m.finishAnon(p, vma, addr, pte{}, pg, val)
+		r, err := m.finishAnon(p, vma, addr, pte{}, pg, cg, val)
 		return ret | r, err
 	}
 	m.mu.Lock()

@@ -79,6 +79,7 @@ func (m *Model) CachedPages(f *File) int64 {
 // Kernel: mm/filemap.c:filemap_read(), filemap_add_folio(),
 // mm/swap.c:folio_mark_accessed(), mm/page-writeback.c:folio_mark_dirty().
 func (m *Model) AccessFile(p *Proc, file *File, index, n int64, write bool) (int64, error) {
+	defer m.HandleOverHigh(p) // resume_user_mode_work
 	for i := int64(0); i < n; i++ {
 		if p.Victim() {
 			return i, fmt.Errorf("%w: %s", ErrKilled, p.Task)
@@ -101,21 +102,23 @@ func (m *Model) accessOne(p *Proc, file *File, index int64, write bool) error {
 		return nil
 	}
 	m.mu.Unlock()
-	pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Comp, 0) // filemap_alloc_folio: a folio
+	// filemap_create_folio: a folio of the mapping's mask, charged with
+	// mapping_gfp_constraint(mapping, GFP_KERNEL).
+	pg, cg, err := m.allocUserFolio(p, file.gfp|gfp.Comp, file.gfp&gfp.Kernel)
 	if err != nil {
-		return fmt.Errorf("filemap_alloc_folio: %w", err)
+		return fmt.Errorf("filemap_create_folio: %w", err)
 	}
-	f := m.newFolio(pg, 0)
+	f := m.newFolio(pg, 0, cg)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := file.pages[index]; ok { // raced with another reader
-		return m.alloc.FreePages(p.Task, pg, 0)
+		return m.freeUnused(p.Task, pg, cg)
 	}
 	f.file, f.index = file, index
 	f.val = file.disk[index]
 	file.pages[index] = f
 	f.node.add(f)
-	f.node.node.ModState(zone.NodeNrFilePages, 1)
+	f.node.ModState(zone.NodeNrFilePages, 1)
 	if write {
 		m.markDirty(f)
 	} else {
@@ -148,7 +151,7 @@ func (m *Model) markDirty(f *Folio) {
 		return
 	}
 	f.Flags |= PGDirty
-	n := f.node.node
+	n := f.node
 	n.ModState(zone.NodeNrDirty, f.NrPages())
 	n.ModState(zone.NodeNrDirtied, f.NrPages())
 	f.zone().ModState(zone.ZoneNrZoneWritePending, f.NrPages())
@@ -189,7 +192,7 @@ func (m *Model) Writeback(n, before int64) int64 {
 				e.dirty = false
 			}
 		}
-		nd := f.node.node
+		nd := f.node
 		nd.ModState(zone.NodeNrDirty, -f.NrPages())
 		nd.ModState(zone.NodeNrWritten, f.NrPages())
 		f.zone().ModState(zone.ZoneNrZoneWritePending, -f.NrPages())
@@ -255,7 +258,7 @@ func (m *Model) truncate(t *memalloc.Task, file *File) error {
 	for _, idx := range slices.Sorted(maps.Keys(file.pages)) { // in file order: deterministic
 		f := file.pages[idx]
 		delete(file.pages, idx)
-		nd := f.node.node
+		nd := f.node
 		nd.ModState(zone.NodeNrFilePages, -f.NrPages())
 		if f.Flags&PGSwapBacked != 0 {
 			nd.ModState(zone.NodeNrShmem, -f.NrPages())
@@ -289,7 +292,7 @@ func (m *Model) truncate(t *memalloc.Task, file *File) error {
 // truncation's folio_cancel_dirty does.
 func (m *Model) cleanDirtyLocked(f *Folio) {
 	f.Flags &^= PGDirty
-	f.node.node.ModState(zone.NodeNrDirty, -f.NrPages())
+	f.node.ModState(zone.NodeNrDirty, -f.NrPages())
 	f.zone().ModState(zone.ZoneNrZoneWritePending, -f.NrPages())
 }
 
@@ -310,7 +313,13 @@ func (m *Model) filePage(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, err
 		return f, 0, nil
 	}
 	m.mu.Unlock()
-	pg, err := m.alloc.AllocPages(p.Task, file.gfp|gfp.Comp, 0) // filemap_alloc_folio: a folio
+	// The fault's mask is the mapping's with __GFP_FS|__GFP_IO
+	// (__get_fault_gfp_mask); shmem charges it cut to GFP_RECLAIM_MASK.
+	chargeMask := file.gfp | gfp.FS | gfp.IO
+	if file.shmem {
+		chargeMask &= gfp.ReclaimMask
+	}
+	pg, cg, err := m.allocUserFolio(p, file.gfp|gfp.Comp, chargeMask)
 	if err != nil {
 		if file.shmem {
 			return nil, VMFaultOOM, fmt.Errorf("shmem_fault: %w", err)
@@ -320,12 +329,12 @@ func (m *Model) filePage(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, err
 	m.mu.Lock()
 	if f, ok := file.pages[idx]; ok { // raced with another fault
 		m.mu.Unlock()
-		return f, 0, m.alloc.FreePages(p.Task, pg, 0)
+		return f, 0, m.freeUnused(p.Task, pg, cg)
 	}
-	f := m.newFolio(pg, 0)
+	f := m.newFolio(pg, 0, cg)
 	f.file, f.index = file, idx
 	file.pages[idx] = f
-	nd := f.node.node
+	nd := f.node
 	nd.ModState(zone.NodeNrFilePages, 1)
 	var ret FaultResult
 	switch {
@@ -350,6 +359,7 @@ func (m *Model) filePage(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, err
 	m.mu.Unlock()
 	if ret&VMFaultMajor != 0 {
 		m.alloc.CountEvent(zone.VMPgmajfault, 1)
+		m.countMemcgEvent(p, MemcgPgmajfault)
 	}
 	return f, ret, nil
 }

@@ -26,6 +26,7 @@ func (m *Model) Fork(parent *Proc, child *memalloc.Task) (*Proc, error) {
 		return nil, fmt.Errorf("%w: %s is a kernel thread", zone.ErrInvalid, parent.Task)
 	}
 	c := m.AddProc(child, false)
+	c.memcg.Store(parent.Memcg()) // the child starts in its parent's cgroup
 	m.SetUID(c, parent.UID)
 	c.rlimMemlock.Store(parent.rlimMemlock.Load())
 	c.SetOOMScoreAdj(parent.OOMScoreAdj())
@@ -99,7 +100,7 @@ func (m *Model) dupMmap(parent, c *Proc) error {
 		cm.tables[key] = &ptTable{page: pg}
 		m.mu.Unlock()
 		cm.pgtables.Add(zone.PageSize)
-		m.alloc.ZoneOf(pg.PFN()).Node().ModState(zone.NodeNrPageTablePages, 1)
+		m.pageTableStat(c, pg, 1)
 	}
 	m.mu.Lock()
 	for _, v := range copied {

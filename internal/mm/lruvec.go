@@ -5,35 +5,57 @@ import (
 	"github.com/mmsim/mmsim/zone"
 )
 
-// Lruvec is one node's LRU lists.
+// Lruvec is one memory cgroup's LRU lists on one node (the root cgroup's
+// hold the pages charged to no other).
 //
-// Kernel: include/linux/mmzone.h:struct lruvec.
+// Kernel: include/linux/mmzone.h:struct lruvec, include/linux/memcontrol.h:
+// struct mem_cgroup_per_node.
 type Lruvec struct {
-	node *zone.Node
+	node  *zone.Node
+	memcg *MemCgroup
 
-	// lists are protected by the Model's lock (mmsim's one lock for the
-	// mm model stands in for the kernel's per-node lru_lock).
-	lists [NrLRULists]folioList
-	// onLRU indexes the folios on the lists by their first page, for
-	// compaction's migration scanner, which walks pfns (the kernel reads
-	// PageLRU from the struct page at each pfn).
+	// lists and zoneSize are protected by the Model's lock (mmsim's one
+	// lock for the mm model stands in for the kernel's per-node
+	// lru_lock). zoneSize counts the pages of each list by zone
+	// (lru_zone_size).
+	lists    [NrLRULists]folioList
+	zoneSize [gfp.MaxNrZones][NrLRULists]int64
+	// onLRU indexes the folios on every lruvec of the node by their first
+	// page, for compaction's migration scanner, which walks pfns (the
+	// kernel reads PageLRU from the struct page at each pfn). The
+	// lruvecs of one node share it.
 	onLRU map[zone.PFN]*Folio
 }
 
-// NewLruvec returns the empty LRU lists of node n.
+// NewLruvec returns the empty LRU lists of node n for the root cgroup.
 func NewLruvec(n *zone.Node) *Lruvec { return &Lruvec{node: n, onLRU: map[zone.PFN]*Folio{}} }
 
 // Node returns the lists' node.
 func (v *Lruvec) Node() *zone.Node { return v.node }
 
-// account moves nr pages of list l into (nr > 0) or out of (nr < 0) the
-// node's and zone's counters.
+// Memcg returns the lists' memory cgroup.
+func (v *Lruvec) Memcg() *MemCgroup { return v.memcg }
+
+// ModState adds delta to a node counter and to the cgroup's copy of it.
 //
-// Kernel: include/linux/mm_inline.h:update_lru_size().
+// Kernel: mm/memcontrol.c:mod_lruvec_state().
+func (v *Lruvec) ModState(i zone.NodeStat, delta int64) {
+	v.node.ModState(i, delta)
+	if v.memcg != nil {
+		v.memcg.stat[i].Add(delta)
+	}
+}
+
+// account moves nr pages of list l into (nr > 0) or out of (nr < 0) the
+// node's, the zone's and the cgroup's counters.
+//
+// Kernel: include/linux/mm_inline.h:update_lru_size(),
+// mm/memcontrol.c:mem_cgroup_update_lru_size().
 func (v *Lruvec) account(f *Folio, l LRUList, nr int64) {
-	v.node.ModState(zone.NodeNrInactiveAnon+zone.NodeStat(l), nr)
+	v.ModState(zone.NodeNrInactiveAnon+zone.NodeStat(l), nr)
 	z := f.zone()
 	z.ModState(zone.ZoneNrZoneInactiveAnon+zone.ZoneStat(l), nr)
+	v.zoneSize[f.zoneType][l] += nr
 }
 
 func (f *Folio) zone() *zone.Zone { return f.node.node.Zone(f.zoneType) }
@@ -80,7 +102,7 @@ func (v *Lruvec) del(f *Folio) {
 func (v *Lruvec) Size(l LRUList, highest gfp.ZoneType) int64 {
 	var n int64
 	for t := gfp.ZoneType(0); t <= highest && int(t) < gfp.MaxNrZones; t++ {
-		n += v.node.Zone(t).State(zone.ZoneNrZoneInactiveAnon + zone.ZoneStat(l))
+		n += v.zoneSize[t][l]
 	}
 	return n
 }
@@ -118,7 +140,7 @@ func (v *Lruvec) Isolate(l LRUList, nrToScan int64, highest gfp.ZoneType) (folio
 		if l.IsFile() {
 			iso = zone.NodeNrIsolatedFile
 		}
-		v.node.ModState(iso, taken)
+		v.ModState(iso, taken)
 	}
 	return folios, taken, scanned, skipped
 }
@@ -144,5 +166,5 @@ func (v *Lruvec) Unisolate(l LRUList, nr int64) {
 	if l.IsFile() {
 		iso = zone.NodeNrIsolatedFile
 	}
-	v.node.ModState(iso, -nr)
+	v.ModState(iso, -nr)
 }

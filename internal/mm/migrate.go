@@ -91,23 +91,23 @@ func (m *Model) Migrate(nid int, start, end zone.PFN, mode MigrateMode, fs bool,
 		if f.order != 0 || f.file != nil && f.file.secret != nil {
 			// A secretmem folio refuses: secretmem_migrate_folio is -EBUSY.
 			st.Failed += f.NrPages()
-			v.del(f)
-			v.add(f)
+			f.node.del(f)
+			f.node.add(f)
 			continue
 		}
 		dst, ok := target(int64(len(isolated) - i))
 		if !ok {
 			st.Failed += f.NrPages()
 			for _, g := range isolated[i:] { // putback_movable_pages
-				v.del(g)
-				v.add(g)
+				g.node.del(g)
+				g.node.add(g)
 			}
 			break
 		}
 		old = append(old, f.page)
-		v.del(f)
+		f.node.del(f) // the charge moves with the folio: mem_cgroup_migrate
 		f.page = dst
-		v.add(f)
+		f.node.add(f)
 		st.Succeeded += f.NrPages()
 	}
 	return st, old

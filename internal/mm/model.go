@@ -144,6 +144,15 @@ type Proc struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	killedErr error
+
+	// memcg is the cgroup the process belongs to (the root for kernel
+	// threads). memcgInOOM is the v1 cgroup whose OOM it waits for at the
+	// end of its page fault (oom_kill_disable); inUserFault marks a fault
+	// in progress; overHigh is memcg_nr_pages_over_high.
+	memcg       atomic.Pointer[MemCgroup]
+	memcgInOOM  *MemCgroup
+	inUserFault atomic.Bool
+	overHigh    atomic.Int64
 }
 
 // OOMScoreAdj returns oom_score_adj.
@@ -203,6 +212,8 @@ type Model struct {
 	report func(p *Proc, kind bug.Kind, site, text string)
 	// secret holds the secretmem state (see secretmem.go).
 	secret secretState
+	// cg holds the memory cgroups (see memcg.go).
+	cg memcgState
 }
 
 // User is a user_struct: what is charged per user rather than per process.
@@ -243,6 +254,7 @@ func NewModel(a *zone.Allocator, swapPages int64, now func() int64) *Model {
 		m.lruvecs = append(m.lruvecs, NewLruvec(n))
 	}
 	m.swap.total = max(swapPages, 0)
+	m.initMemcg(a.NrCPUs())
 	return m
 }
 
@@ -270,6 +282,7 @@ func (m *Model) AddProc(t *memalloc.Task, kthread bool) *Proc {
 		p.MM = newMM(p)
 	}
 	p.rlimMemlock.Store(MlockLimit)
+	p.memcg.Store(m.cg.root)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	m.mu.Lock()
 	p.user = m.userLocked(0)
@@ -308,9 +321,14 @@ func (s *Swap) TotalPages() int64 { return s.total }
 func (s *Swap) FreePages() int64 { return s.total - s.used.Load() }
 
 // newFolio makes the folio for a block just allocated for the model.
-func (m *Model) newFolio(p zone.Page, order zone.Order) *Folio {
+// The folio goes on the lists of cg, the cgroup it was charged to (the
+// root's when nil).
+func (m *Model) newFolio(p zone.Page, order zone.Order, cg *MemCgroup) *Folio {
 	z := m.alloc.ZoneOf(p.PFN())
-	return &Folio{page: p, order: order, node: m.lruvecs[z.Node().ID()], zoneType: z.Type()}
+	if cg == nil {
+		cg = m.cg.root
+	}
+	return &Folio{page: p, order: order, node: cg.lruvecs[z.Node().ID()], zoneType: z.Type()}
 }
 
 // FaultAnon faults in n new pages of anonymous memory for p, as a program
@@ -389,7 +407,7 @@ func (m *Model) ReleaseAnon(t *memalloc.Task, mm *MM, pageTables bool) (int64, e
 //
 // Kernel: mm/memory.c:free_pte_range().
 func (m *Model) freePageTable(t *memalloc.Task, mm *MM, pt *ptTable) error {
-	m.alloc.ZoneOf(pt.page.PFN()).Node().ModState(zone.NodeNrPageTablePages, -1)
+	m.pageTableStat(mm.owner, pt.page, -1)
 	mm.pgtables.Add(-zone.PageSize)
 	return m.alloc.FreePages(t, pt.page, 0)
 }

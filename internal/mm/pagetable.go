@@ -75,7 +75,7 @@ func (m *Model) mapFolioLocked(mm *MM, addr uint64, f *Folio, write, dirty bool)
 	f.Young = true
 	mm.counters[f.mmCounter()].Add(f.NrPages())
 	if f.file != nil {
-		f.node.node.ModState(zone.NodeNrMapped, f.NrPages())
+		f.node.ModState(zone.NodeNrMapped, f.NrPages())
 	}
 }
 
@@ -96,7 +96,7 @@ func (m *Model) unmapPTELocked(mm *MM, addr uint64, p *pte) (last *Folio) {
 	mm.updateHiwater()
 	mm.counters[f.mmCounter()].Add(-f.NrPages())
 	if f.file != nil {
-		f.node.node.ModState(zone.NodeNrMapped, -f.NrPages())
+		f.node.ModState(zone.NodeNrMapped, -f.NrPages())
 	}
 	if dirty {
 		m.folioMarkDirtyLocked(f)
@@ -196,7 +196,7 @@ func (m *Model) zapRangeLocked(mm *MM, start, end uint64) (freed []*Folio) {
 // NR_ANON_MAPPED.
 func (m *Model) releaseAnonLocked(f *Folio) {
 	f.anon = false
-	f.node.node.ModState(zone.NodeNrAnonPages, -f.NrPages())
+	f.node.ModState(zone.NodeNrAnonPages, -f.NrPages())
 }
 
 // takeOffLRULocked releases an anonymous folio whose last mapping went and
@@ -211,10 +211,12 @@ func (m *Model) takeOffLRULocked(f *Folio) *Folio {
 	return f
 }
 
-// freeFolios returns folios to the page allocator (outside the lock).
+// freeFolios uncharges folios and returns them to the page allocator
+// (outside the lock).
 func (m *Model) freeFolios(t *memalloc.Task, fs []*Folio) error {
 	var errs []error
 	for _, f := range fs {
+		m.unchargeFolio(f)
 		if err := m.alloc.FreePages(t, f.page, f.order); err != nil {
 			errs = append(errs, err)
 		}

@@ -48,7 +48,7 @@ func (m *Model) SwapOut(f *Folio) bool {
 		}
 	}
 	slot := &swapEntry{val: f.val}
-	nd := f.node.node
+	nd := f.node
 	for _, r := range f.rmap {
 		e := r.mm.lookupPTE(r.vpn << pageShift)
 		*e = pte{swap: slot}
@@ -121,15 +121,15 @@ func (m *Model) TryToUnmap(f *Folio) bool {
 func (m *Model) RemoveMapping(f *Folio) {
 	delete(f.file.pages, f.index)
 	if f.Flags&PGSwapBacked != 0 {
-		f.node.node.ModState(zone.NodeNrShmem, -f.NrPages())
+		f.node.ModState(zone.NodeNrShmem, -f.NrPages())
 	}
 	f.file = nil
-	f.node.node.ModState(zone.NodeNrFilePages, -f.NrPages())
+	f.node.ModState(zone.NodeNrFilePages, -f.NrPages())
 }
 
 // MarkImmediate records a dirty file folio reclaim wants freed as soon as
 // its writeback ends: PG_reclaim, nr_vmscan_immediate_reclaim.
 func (m *Model) MarkImmediate(f *Folio) {
 	f.Flags |= PGReclaim
-	f.node.node.ModState(zone.NodeNrVmscanImmediateReclaim, f.NrPages())
+	f.node.ModState(zone.NodeNrVmscanImmediateReclaim, f.NrPages())
 }

@@ -553,7 +553,7 @@ func (m *Model) secretMaybeRelease(t *memalloc.Task, file *File) error {
 	for _, idx := range slices.Sorted(maps.Keys(file.pages)) { // in file order: deterministic
 		f := file.pages[idx]
 		delete(file.pages, idx)
-		f.node.node.ModState(zone.NodeNrFilePages, -f.NrPages())
+		f.node.ModState(zone.NodeNrFilePages, -f.NrPages())
 		f.node.del(f)
 		f.file = nil
 		f.Flags &^= PGDirty
@@ -663,11 +663,11 @@ func (m *Model) secretFault(p *Proc, vma *VMA, idx int64) (*Folio, FaultResult, 
 		s.unaccount(1, st)
 		return f, 0, m.freeSecretPage(p.Task, pg)
 	}
-	f := m.newFolio(pg, 0)
+	f := m.newFolio(pg, 0, nil) // not charged: see the package doc
 	f.file, f.index = file, idx
 	f.Flags |= PGUnevictable // mapping_set_unevictable
 	file.pages[idx] = f
-	f.node.node.ModState(zone.NodeNrFilePages, 1)
+	f.node.ModState(zone.NodeNrFilePages, 1)
 	f.node.add(f)
 	m.mu.Unlock()
 	st.inUse.Add(1)

@@ -45,6 +45,11 @@ type Config struct {
 	SwapPages int64
 	// Swappiness is vm.swappiness (0..200; the kernel's default 60).
 	Swappiness int
+	// CgroupV1 mounts the memory controller on the legacy hierarchy
+	// (cgroup v1), as on the machine of the shared traces: memory+swap
+	// and kmem counters, failcnt, memory.oom_control, the v1 memory.stat
+	// and OOM report. The default is cgroup v2.
+	CgroupV1 bool
 	// PanicOnOOM is vm.panic_on_oom (0, 1 or 2) and OOMKillAllocatingTask
 	// vm.oom_kill_allocating_task.
 	PanicOnOOM            int

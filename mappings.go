@@ -84,12 +84,14 @@ const (
 	VMDroppable   = mm.VMDroppable
 )
 
-// The errno values the mapping calls return.
+// The errno values the mapping and cgroup calls return.
 const (
 	EPERM      = mm.EPERM
 	EAGAIN     = mm.EAGAIN
 	ENOMEM     = mm.ENOMEM
 	EBUSY      = mm.EBUSY
+	EEXIST     = mm.EEXIST
+	ENOENT     = mm.ENOENT
 	EINVAL     = mm.EINVAL
 	ENFILE     = mm.ENFILE
 	ENOSYS     = mm.ENOSYS

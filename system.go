@@ -129,9 +129,13 @@ func New(cfg Config) (*System, error) {
 		KillAllocatingTask: cfg.OOMKillAllocatingTask,
 		ShowMem:            s.showMem,
 		Report:             s.report,
+		Swappiness:         cfg.Swappiness,
 	})
+	s.model.SetMemcgOps(memcgOps{s}, cfg.CgroupV1)
+	a.SetKmemCharger(kmemCharger{s.model})
 	a.SetSlowPath(zone.SlowPath{Reclaim: s.reclaim, Compact: s.compact, OOM: s.oom})
-	if s.slab, err = slab.New(a, slab.Options{CPUs: cfg.CPUs, Report: s.report, Now: s.Now, MightAlloc: s.slabMightAlloc}); err != nil {
+	if s.slab, err = slab.New(a, slab.Options{CPUs: cfg.CPUs, Report: s.report, Now: s.Now, MightAlloc: s.slabMightAlloc,
+		Memcg: objCharger{s.model}}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	s.vm = vmalloc.New(a, s.slab, vmalloc.Options{

@@ -29,6 +29,9 @@ type Options struct {
 	ShowMem func(w io.Writer, maxZone gfp.ZoneType, cpu int)
 	// Report receives the reports.
 	Report bug.Sink
+	// Swappiness is vm.swappiness, which decides whether a cgroup's OOM
+	// size counts its swap.
+	Swappiness int
 }
 
 // Killer is the OOM killer of one machine.
@@ -170,7 +173,7 @@ func willFreeMem(p *mm.Proc) bool {
 func (k *Killer) OutOfMemory(t *memalloc.Task, mask gfp.Mask, order zone.Order, highest gfp.ZoneType) bool {
 	cur := k.model.Proc(t)
 	if cur != nil && willFreeMem(cur) {
-		k.markVictim(cur)
+		k.markVictim(t, cur)
 		return true
 	}
 	if mask&gfp.FS == 0 {
@@ -211,6 +214,20 @@ type oomControl struct {
 	mask  gfp.Mask
 	order zone.Order
 	total int64
+	// memcg is the cgroup of a memcg OOM (nil: a global OOM).
+	memcg *mm.MemCgroup
+	// quiet marks the kill of an oom.group member: only its "Killed
+	// process" line (__oom_kill_process alone).
+	quiet bool
+}
+
+// procs returns the processes the OOM may look at: every process, or the
+// memcg's (mem_cgroup_scan_tasks).
+func (k *Killer) procs(oc *oomControl) []*mm.Proc {
+	if oc.memcg != nil {
+		return k.model.MemcgProcs(oc.memcg)
+	}
+	return k.model.Procs()
 }
 
 // selectBadProcess picks the process with the highest badness; ties go to
@@ -220,7 +237,7 @@ type oomControl struct {
 // Kernel: mm/oom_kill.c:select_bad_process(), oom_evaluate_task().
 func (k *Killer) selectBadProcess(oc *oomControl) (victim *mm.Proc, abort bool) {
 	chosen := int64(math.MinInt64)
-	for _, p := range k.model.Procs() {
+	for _, p := range k.procs(oc) {
 		if unkillable(p) {
 			continue
 		}
@@ -242,10 +259,25 @@ func (k *Killer) selectBadProcess(oc *oomControl) (victim *mm.Proc, abort bool) 
 // markVictim marks p an OOM victim and queues the reaper.
 //
 // Kernel: mm/oom_kill.c:mark_oom_victim(), queue_oom_reaper().
-func (k *Killer) markVictim(p *mm.Proc) {
+func (k *Killer) markVictim(t *memalloc.Task, p *mm.Proc) {
 	if p.Kill() {
+		k.traceMarkVictim(t, p)
 		k.reaper.queue(p, k.clock.Now()+oomReaperDelay)
 	}
+}
+
+// traceMarkVictim emits oom:mark_victim for p, as t marks it.
+//
+// Kernel: mm/oom_kill.c:mark_oom_victim() (trace_mark_victim).
+func (k *Killer) traceMarkVictim(t *memalloc.Task, p *mm.Proc) {
+	if !k.alloc.Tracing() || p.MM == nil {
+		return
+	}
+	m := p.MM
+	k.alloc.Emit(t, zone.Event{Kind: zone.EvMarkVictim, VictimPID: p.Task.PID(), VictimComm: p.Task.Comm(),
+		VictimUID: p.UID, TotalVM: uint64(kb(m.TotalVM())), AnonRSS: uint64(kb(m.Counter(mm.MMAnonPages))),
+		FileRSS: uint64(kb(m.Counter(mm.MMFilePages))), ShmemRSS: uint64(kb(m.Counter(mm.MMShmemPages))),
+		PgTables: uint64(m.PgtablesBytes() >> 10), OOMScoreAdj: p.OOMScoreAdj()})
 }
 
 // killProcess kills the victim: the report (rate limited), SIGKILL, the
@@ -254,30 +286,47 @@ func (k *Killer) markVictim(p *mm.Proc) {
 // Kernel: mm/oom_kill.c:oom_kill_process(), __oom_kill_process().
 func (k *Killer) killProcess(oc *oomControl, victim *mm.Proc, message string) {
 	if willFreeMem(victim) {
-		k.markVictim(victim)
+		k.markVictim(oc.t, victim)
 		return
 	}
 	var b strings.Builder
-	ok, suppressed := k.rs.Allow(k.clock.Now())
+	ok, suppressed := false, 0
+	if !oc.quiet {
+		ok, suppressed = k.rs.Allow(k.clock.Now())
+	}
 	if suppressed > 0 {
 		k.report(oc.t, bug.Info, "lib/ratelimit.c:___ratelimit", fmt.Sprintf("oom_kill_process: %d callbacks suppressed", suppressed))
 	}
 	if ok {
 		b.WriteString(k.header(oc))
-		fmt.Fprintf(&b, "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=%s,global_oom,task_memcg=/,task=%s,pid=%d,uid=%d\n",
-			k.memsAllowed(), victim.Task.Comm(), victim.Task.PID(), victim.UID)
+		constraint, domain := "CONSTRAINT_NONE", "global_oom"
+		if oc.memcg != nil {
+			constraint, domain = "CONSTRAINT_MEMCG", "oom_memcg="+oc.memcg.Path()
+		}
+		fmt.Fprintf(&b, "oom-kill:constraint=%s,nodemask=(null),cpuset=/,mems_allowed=%s,%s,task_memcg=%s,task=%s,pid=%d,uid=%d\n",
+			constraint, k.memsAllowed(), domain, victim.Memcg().Path(), victim.Task.Comm(), victim.Task.PID(), victim.UID)
+	}
+	var group *mm.MemCgroup
+	if !oc.quiet {
+		group = k.oomGroup(oc, victim)
 	}
 	mmv := victim.MM
 	fmt.Fprintf(&b, "%s: Killed process %d (%s) total-vm:%dkB, anon-rss:%dkB, file-rss:%dkB, shmem-rss:%dkB, UID:%d pgtables:%dkB oom_score_adj:%d",
 		message, victim.Task.PID(), victim.Task.Comm(), kb(mmv.TotalVM()),
 		kb(mmv.Counter(mm.MMAnonPages)), kb(mmv.Counter(mm.MMFilePages)), kb(mmv.Counter(mm.MMShmemPages)),
 		victim.UID, mmv.PgtablesBytes()>>10, victim.OOMScoreAdj())
-	k.markVictim(victim)
+	k.alloc.CountEvent(zone.VMOOMKill, 1)
+	if cg := victim.Memcg(); cg != nil {
+		k.model.MemoryEvent(cg, mm.MemcgOOMKill)
+	}
+	k.markVictim(oc.t, victim)
 	k.mu.Lock()
 	k.kills++
 	k.mu.Unlock()
-	k.alloc.CountEvent(zone.VMOOMKill, 1)
 	k.report(oc.t, bug.OOM, "mm/oom_kill.c:oom_kill_process", b.String())
+	if group != nil {
+		k.killGroup(oc, group, victim)
+	}
 }
 
 // kb converts pages to KiB: K().
@@ -298,16 +347,20 @@ func (k *Killer) header(oc *oomControl) string {
 	}
 	fmt.Fprintf(&b, "%s invoked oom-killer: gfp_mask=%#x(%s), order=%d, oom_score_adj=%d\n",
 		oc.t.Comm(), uint64(oc.mask), oc.mask.Names(), oc.order, adj)
-	if k.opts.ShowMem != nil {
+	switch {
+	case oc.memcg != nil:
+		k.model.WriteOOMMeminfo(&b, oc.memcg)
+	case k.opts.ShowMem != nil:
 		hz, _ := oc.mask.Zone() // the allocator refused a bad zone long before
 		k.opts.ShowMem(&b, hz, oc.t.CPU())
 	}
+	k.model.WriteOOMProtection(&b, oc.memcg) // v2 only; the root's for a global OOM
 	if k.opts.NoDumpTasks {
 		return b.String()
 	}
 	b.WriteString("Tasks state (memory values in pages):\n")
 	b.WriteString("[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name\n")
-	for _, p := range k.model.Procs() {
+	for _, p := range k.procs(oc) {
 		if unkillable(p) {
 			continue
 		}

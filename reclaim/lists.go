@@ -1,7 +1,6 @@
 package reclaim
 
 import (
-
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/mm"
 	"github.com/mmsim/mmsim/zone"

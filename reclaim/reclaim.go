@@ -209,6 +209,9 @@ func (r *Reclaimer) TryToFreeMemCgroupPages(t *memalloc.Task, cg *mm.MemCgroup, 
 	cookie := t.SaveMemalloc()
 	n := r.doTryToFreePages(sc, zonelist)
 	t.Restore(cookie)
+	// A call takes time even when it finds nothing (at least a
+	// microsecond, whatever the configured cost).
+	r.charge(sc, max(r.costs.MemcgReclaimCall, 1000))
 	if r.alloc.Tracing() {
 		r.alloc.Emit(t, zone.Event{Kind: zone.EvMemcgReclaimEnd, NrReclaimed: n, MemcgID: cg.CgroupID()})
 	}

@@ -36,6 +36,15 @@
 //	  Model.mu (the LRU lists, every folio's fields, page tables, the
 //	    VMA list's contents, page caches, the dirty queue: the kernel's
 //	    lru_lock, page-table locks and i_pages lock in one)
+//	    memcgState.cgMu (the cgroup tree)
+//
+// Memory cgroups (memcg*.go) follow mm/memcontrol.c: page counters are
+// atomics charged speculatively as page_counter_try_charge does; each
+// cgroup has an lruvec per node and a copy of every node counter its
+// lruvecs change; charges go through try_charge_memcg with its per-cpu
+// stocks (each under its own lock). Secretmem pages are not charged
+// (the kernel charges them through filemap_add_folio), nor are swap
+// entries moved to the memsw/swap counters.
 //
 // rss, locked_vm, Committed_AS and swap counters are atomics. Model.mu is
 // never held across a call into the page allocator, which may enter
@@ -47,5 +56,5 @@
 // struct vm_area_struct), include/linux/mmzone.h (struct lruvec),
 // mm/memory.c, mm/mmap.c, mm/vma.c, mm/madvise.c, mm/mlock.c, mm/rmap.c,
 // mm/swap.c, mm/filemap.c, mm/shmem.c, mm/swapfile.c, mm/secretmem.c,
-// kernel/fork.c.
+// kernel/fork.c, mm/memcontrol.c, mm/memcontrol-v1.c, mm/page_counter.c.
 package mm

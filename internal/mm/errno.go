@@ -18,6 +18,7 @@ type Errno int
 // The errors the mapping calls return.
 const (
 	EPERM      Errno = 1
+	ENOENT     Errno = 2
 	EINTR      Errno = 4
 	EBADF      Errno = 9
 	EAGAIN     Errno = 11
@@ -27,12 +28,14 @@ const (
 	EEXIST     Errno = 17
 	EINVAL     Errno = 22
 	ENFILE     Errno = 23
+	ERANGE     Errno = 34
 	ENOSYS     Errno = 38
 	EOPNOTSUPP Errno = 95
 )
 
 var errnoNames = map[Errno][2]string{
 	EPERM:      {"EPERM", "Operation not permitted"},
+	ENOENT:     {"ENOENT", "No such file or directory"},
 	EINTR:      {"EINTR", "Interrupted system call"},
 	EBADF:      {"EBADF", "Bad file descriptor"},
 	EAGAIN:     {"EAGAIN", "Resource temporarily unavailable"},
@@ -42,6 +45,7 @@ var errnoNames = map[Errno][2]string{
 	EEXIST:     {"EEXIST", "File exists"},
 	EINVAL:     {"EINVAL", "Invalid argument"},
 	ENFILE:     {"ENFILE", "Too many open files in system"},
+	ERANGE:     {"ERANGE", "Numerical result out of range"},
 	ENOSYS:     {"ENOSYS", "Function not implemented"},
 	EOPNOTSUPP: {"EOPNOTSUPP", "Operation not supported"},
 }

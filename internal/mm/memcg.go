@@ -106,6 +106,7 @@ type MemCgroup struct {
 	// swapPages is MEMCG_SWAP.
 	stat      [zone.NrNodeStats]atomic.Int64
 	kmemPages atomic.Int64
+	slabBytes [2]atomic.Int64 // reclaimable, unreclaimable: NR_SLAB_*_B
 	swapPages atomic.Int64
 	vmEvents  [NrMemcgVMEvents]atomic.Int64
 

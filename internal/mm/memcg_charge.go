@@ -198,7 +198,7 @@ func (m *Model) currentObjCgroup(t *memalloc.Task) *MemCgroup {
 //
 // Kernel: mm/memcontrol.c:obj_cgroup_charge(), consume_obj_stock(),
 // refill_obj_stock(), obj_cgroup_charge_account().
-func (m *Model) ChargeObj(t *memalloc.Task, mask gfp.Mask, size int64) (*MemCgroup, error) {
+func (m *Model) ChargeObj(t *memalloc.Task, mask gfp.Mask, size int64, reclaimable bool) (*MemCgroup, error) {
 	cg := m.currentObjCgroup(t)
 	if cg == nil || size <= 0 {
 		return nil, nil
@@ -207,6 +207,7 @@ func (m *Model) ChargeObj(t *memalloc.Task, mask gfp.Mask, size int64) (*MemCgro
 	if cg.objBytes >= size {
 		cg.objBytes -= size
 		cg.objMu.Unlock()
+		cg.slabBytes[slabIndex(reclaimable)].Add(size)
 		return cg, nil
 	}
 	cg.objMu.Unlock()
@@ -222,6 +223,7 @@ func (m *Model) ChargeObj(t *memalloc.Task, mask gfp.Mask, size int64) (*MemCgro
 	if rest != 0 {
 		m.refillObj(cg, zone.PageSize-rest)
 	}
+	cg.slabBytes[slabIndex(reclaimable)].Add(size)
 	return cg, nil
 }
 
@@ -229,10 +231,26 @@ func (m *Model) ChargeObj(t *memalloc.Task, mask gfp.Mask, size int64) (*MemCgro
 // pages past one go back to the counters.
 //
 // Kernel: mm/memcontrol.c:obj_cgroup_uncharge(), refill_obj_stock().
-func (m *Model) UnchargeObj(cg *MemCgroup, size int64) {
+func (m *Model) UnchargeObj(cg *MemCgroup, size int64, reclaimable bool) {
 	if cg != nil && size > 0 {
+		cg.slabBytes[slabIndex(reclaimable)].Add(-size)
 		m.refillObj(cg, size)
 	}
+}
+
+func slabIndex(reclaimable bool) int {
+	if reclaimable {
+		return 0
+	}
+	return 1
+}
+
+// SlabBytes returns the bytes of slab objects charged to cg:
+// NR_SLAB_RECLAIMABLE_B and NR_SLAB_UNRECLAIMABLE_B.
+//
+// Kernel: mm/memcontrol.c:mod_objcg_state().
+func (cg *MemCgroup) SlabBytes() (reclaimable, unreclaimable int64) {
+	return cg.slabBytes[0].Load(), cg.slabBytes[1].Load()
 }
 
 func (m *Model) refillObj(cg *MemCgroup, bytes int64) {

@@ -39,6 +39,28 @@ type Options struct {
 	// where lockdep sees a slab allocation take fs_reclaim, whether or
 	// not the object needs a new slab. Nil: nothing.
 	MightAlloc func(t *memalloc.Task, mask gfp.Mask)
+	// Memcg charges the objects of accounted allocations (__GFP_ACCOUNT,
+	// or a SLAB_ACCOUNT cache) to the allocating task's cgroup. Nil:
+	// nothing is charged.
+	Memcg ObjCharger
+}
+
+// ObjCharger charges slab objects to memory cgroups.
+//
+// Kernel: mm/memcontrol.c:__memcg_slab_post_alloc_hook(), __memcg_slab_free_hook().
+type ObjCharger interface {
+	// ChargeObj charges size bytes for t with mask and returns what to
+	// hand back at free (nil: nothing charged, e.g. the root cgroup).
+	ChargeObj(t *memalloc.Task, mask gfp.Mask, size int64, reclaimable bool) (owner any, err error)
+	// UnchargeObj returns a freed object's bytes.
+	UnchargeObj(owner any, size int64, reclaimable bool)
+}
+
+// objCharge is a charged object's record (the kernel's obj_exts entry).
+type objCharge struct {
+	owner       any
+	size        int64
+	reclaimable bool
 }
 
 // Hooks sees every object allocated and freed, as kmemleak does. It is not
@@ -73,7 +95,11 @@ type Allocator struct {
 	// hooks holds a *hooksBox; atomic so SetHooks may race with
 	// allocations.
 	hooks atomic.Pointer[hooksBox]
-	once  bug.Once
+	// objcg records the charged objects by address. Protected by
+	// objcgMu.
+	objcgMu sync.Mutex
+	objcg   map[uint64]objCharge
+	once    bug.Once
 
 	// mu is slab_mutex: it protects caches and byName.
 	mu sync.Mutex
@@ -149,7 +175,8 @@ func New(a *zone.Allocator, opts Options) (*Allocator, error) {
 	if opts.CPUs < 0 {
 		return nil, fmt.Errorf("%w: slab.Options.CPUs %d is negative", zone.ErrInvalid, opts.CPUs)
 	}
-	s := &Allocator{pa: a, opts: opts, byName: make(map[string]*Cache), pages: make(map[zone.PFN]*slab)}
+	s := &Allocator{pa: a, opts: opts, byName: make(map[string]*Cache), pages: make(map[zone.PFN]*slab),
+		objcg: map[uint64]objCharge{}}
 	machineCPUs := 0
 	for _, n := range a.Nodes() {
 		s.nrNodes = max(s.nrNodes, n.ID()+1)

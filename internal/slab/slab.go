@@ -120,6 +120,57 @@ func (c *Cache) takeObjectLocked(sl *slab) uint64 {
 // Kernel: mm/slub.c:slab_alloc_node(), ___slab_alloc() (get_partial,
 // new_slab).
 func (c *Cache) alloc(t *memalloc.Task, mask gfp.Mask) (uint64, error) {
+	addr, err := c.allocObject(t, mask)
+	if err != nil || c.s.opts.Memcg == nil || mask&gfp.Account == 0 && c.flags&Account == 0 {
+		return addr, err
+	}
+	if err := c.chargeObject(t, mask, addr); err != nil {
+		if ferr := c.release(t, c.s.virtToSlab(addr), addr); ferr != nil {
+			return 0, ferr
+		}
+		return 0, err
+	}
+	return addr, nil
+}
+
+// chargeObject charges a new object of an accounted allocation to the
+// task's cgroup: the object's size plus the obj_cgroup pointer kept for
+// it.
+//
+// Kernel: mm/memcontrol.c:__memcg_slab_post_alloc_hook(), obj_full_size().
+func (c *Cache) chargeObject(t *memalloc.Task, mask gfp.Mask, addr uint64) error {
+	size := int64(c.l.size) + 8 // + sizeof(struct obj_cgroup *)
+	owner, err := c.s.opts.Memcg.ChargeObj(t, mask, size, c.flags&ReclaimAccount != 0)
+	if err != nil {
+		return fmt.Errorf("memcg_slab_post_alloc_hook: %w", err)
+	}
+	if owner != nil {
+		c.s.objcgMu.Lock()
+		c.s.objcg[addr] = objCharge{owner, size, c.flags&ReclaimAccount != 0}
+		c.s.objcgMu.Unlock()
+	}
+	return nil
+}
+
+// unchargeObject returns a freed object's charge, if it has one.
+//
+// Kernel: mm/memcontrol.c:__memcg_slab_free_hook().
+func (c *Cache) unchargeObject(addr uint64) {
+	if c.s.opts.Memcg == nil {
+		return
+	}
+	c.s.objcgMu.Lock()
+	ch, ok := c.s.objcg[addr]
+	delete(c.s.objcg, addr)
+	c.s.objcgMu.Unlock()
+	if ok {
+		c.s.opts.Memcg.UnchargeObj(ch.owner, ch.size, ch.reclaimable)
+	}
+}
+
+// allocObject takes an object from the CPU slab, a partial slab or a new
+// slab.
+func (c *Cache) allocObject(t *memalloc.Task, mask gfp.Mask) (uint64, error) {
 	if t == nil {
 		return 0, fmt.Errorf("%w: no task: every allocation needs its task (current)", zone.ErrInvalid)
 	}
@@ -358,6 +409,14 @@ func (c *Cache) freeObject(t *memalloc.Task, sl *slab, addr uint64) error {
 		}
 		h.Free(t, c, addr)
 	}
+	return c.release(t, sl, addr)
+}
+
+// release puts the object at addr back on its slab's freelist, returning
+// its memcg charge.
+//
+// Kernel: mm/slub.c:slab_free(), do_slab_free().
+func (c *Cache) release(t *memalloc.Task, sl *slab, addr uint64) error {
 	c.mu.Lock()
 	i, err := c.checkObjectLocked(t, sl, addr)
 	if err != nil {
@@ -387,6 +446,7 @@ func (c *Cache) freeObject(t *memalloc.Task, sl *slab, addr uint64) error {
 		c.partialFree++
 	}
 	c.mu.Unlock()
+	c.unchargeObject(addr)
 	c.discardSlabs(t, discard)
 	return nil
 }

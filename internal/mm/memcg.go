@@ -8,6 +8,7 @@ import (
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/bug"
+	"github.com/mmsim/mmsim/internal/sim"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/zone"
 )
@@ -15,17 +16,16 @@ import (
 // Memory-cgroup constants.
 //
 // Kernel: include/linux/memcontrol.h:MEMCG_CHARGE_BATCH,
-// mm/memcontrol.c:NR_MEMCG_STOCK, mm/internal.h:MAX_RECLAIM_RETRIES,
-// include/linux/mmzone.h:PAGE_ALLOC_COSTLY_ORDER.
+// mm/memcontrol.c:NR_MEMCG_STOCK, MEMCG_MAX_HIGH_DELAY_JIFFIES,
+// MEMCG_DELAY_PRECISION_SHIFT, MEMCG_DELAY_SCALING_SHIFT,
+// mm/internal.h:MAX_RECLAIM_RETRIES.
 const (
 	MemcgChargeBatch    = 64
 	nrMemcgStock        = 7
 	MaxReclaimRetries   = 16
-	pageAllocCostlyOrd  = 3
-	memcgMaxHighDelay   = 2 * 250 // MEMCG_MAX_HIGH_DELAY_JIFFIES: 2*HZ
-	memcgDelayPrecision = 20      // MEMCG_DELAY_PRECISION_SHIFT
-	memcgDelayScaling   = 14      // MEMCG_DELAY_SCALING_SHIFT
-	hz                  = 250
+	memcgMaxHighDelay   = 2 * sim.HZ // in jiffies
+	memcgDelayPrecision = 20
+	memcgDelayScaling   = 14
 )
 
 // MemcgEvent is a memory.events counter.
@@ -622,7 +622,7 @@ func (m *Model) tryChargeMemcg(t *memalloc.Task, cg *MemCgroup, mask gfp.Mask, n
 		if mask&gfp.NoRetry != 0 {
 			return m.chargeNomem(cg, over, mask, nr, raisedMax)
 		}
-		if reclaimed > 0 && nr <= 1<<pageAllocCostlyOrd {
+		if reclaimed > 0 && nr <= 1<<zone.CostlyOrder {
 			continue
 		}
 		if retries > 0 {
@@ -717,7 +717,7 @@ func orderOf(nr int64) zone.Order {
 // Kernel: mm/memcontrol.c:mem_cgroup_oom(), mem_cgroup_out_of_memory(),
 // mm/memcontrol-v1.c:memcg1_oom_prepare().
 func (m *Model) memcgOOM(t *memalloc.Task, p *Proc, over *MemCgroup, mask gfp.Mask, order zone.Order) bool {
-	if order > pageAllocCostlyOrd {
+	if order > zone.CostlyOrder {
 		return false
 	}
 	m.memoryEvent(over, MemcgOOM)
@@ -781,7 +781,7 @@ func (m *Model) handleOverHigh(t *memalloc.Task, p *Proc, mask gfp.Mask) {
 		penalty := highDelay(nr, maxOverage(cg, func(c *MemCgroup) *PageCounter { return &c.memory }))
 		penalty += highDelay(nr, maxOverage(cg, func(c *MemCgroup) *PageCounter { return &c.swap }))
 		penalty = min(penalty, memcgMaxHighDelay)
-		if penalty <= hz/100 {
+		if penalty <= sim.HZ/100 {
 			return
 		}
 		if reclaimed > 0 || retries > 0 {
@@ -791,7 +791,7 @@ func (m *Model) handleOverHigh(t *memalloc.Task, p *Proc, mask gfp.Mask) {
 			inRetry = true
 			continue
 		}
-		m.cg.ops.Sleep(t, penalty*int64(1e9/hz), p.Victim)
+		m.cg.ops.Sleep(t, penalty*sim.Jiffy, p.Victim)
 		return
 	}
 }
@@ -849,7 +849,7 @@ func highDelay(nr, overage int64) int64 {
 		return 0
 	}
 	// u64 arithmetic, wrapping where the kernel's would.
-	pen := uint64(overage) * uint64(overage) * hz
+	pen := uint64(overage) * uint64(overage) * sim.HZ
 	pen >>= memcgDelayPrecision
 	pen >>= memcgDelayScaling
 	return int64(pen * uint64(nr) / MemcgChargeBatch)
@@ -872,7 +872,7 @@ func (m *Model) memcgOOMSynchronize(p *Proc) bool {
 	cg.underOOM.Add(1)
 	defer cg.underOOM.Add(-1)
 	if m.cg.ops != nil {
-		m.cg.ops.Sleep(p.Task, hz*int64(1e9/hz), func() bool {
+		m.cg.ops.Sleep(p.Task, sim.HZ*sim.Jiffy, func() bool {
 			return p.Victim() || cg.Margin() > 0 || !cg.oomKillDisable.Load()
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/sim"
 	"github.com/mmsim/mmsim/memalloc"
 	"github.com/mmsim/mmsim/zone"
 )
@@ -847,7 +848,7 @@ func (m *Model) memoryMaxReclaim(t *memalloc.Task, cg *MemCgroup, limit int64) {
 		// cond_resched: in the kernel real time passes while a victim
 		// exits; here a jiffy of simulated time does, so that the OOM
 		// reaper gets to a victim that is not exiting on its own.
-		ops.Sleep(t, int64(1e9/hz), nil)
+		ops.Sleep(t, sim.Jiffy, nil)
 	}
 }
 

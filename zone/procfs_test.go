@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/testutil"
 )
 
 // realMachine is the live 6.18 machine of testdata/procfs (rest_end): its
@@ -23,21 +24,6 @@ func realMachine() Config {
 		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 1044480, Present: 782336, Managed: 772915},
 		{Type: gfp.ZoneNormal, StartPFN: 1048576, Spanned: 5505024, Present: 5505024, Managed: 2162688},
 	}}}}
-}
-
-// layoutLines keeps the zoneinfo lines that describe the machine's layout
-// rather than its activity: zone headers, watermarks, sizes, protection,
-// pcp batch and high bounds, stat thresholds, start_pfn.
-var layoutLine = regexp.MustCompile(`^(Node \d+, zone|\s+(min|low|high|promo|spanned|present|managed|cma|protection:|batch:|high_min:|high_max:)\s|\s+vm stats threshold|\s+start_pfn)`)
-
-func layoutLines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if layoutLine.MatchString(l) {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // TestZoneinfoLayoutMatchesRealMachine builds the real machine and checks
@@ -55,7 +41,7 @@ func TestZoneinfoLayoutMatchesRealMachine(t *testing.T) {
 	require.NoError(t, a.WriteZoneinfo(&buf))
 	real, err := os.ReadFile(filepath.Join("testdata", "procfs", "zoneinfo"))
 	require.NoError(t, err)
-	want, got := layoutLines(string(real)), layoutLines(buf.String())
+	want, got := testutil.ZoneinfoLayout(string(real)), testutil.ZoneinfoLayout(buf.String())
 	require.Greater(t, len(want), 40)
 	require.Equal(t, want, got)
 }

@@ -106,3 +106,17 @@ func splitPerfLine(line string) (PerfEvent, bool) {
 	}
 	return ev, true
 }
+
+// ReadGzipFile returns the decompressed contents of a .gz file, such as a
+// capture of testdata/traces.
+func ReadGzipFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(tb, err)
+	b, err := io.ReadAll(zr)
+	require.NoError(tb, err)
+	return b
+}

@@ -1,0 +1,615 @@
+// Package perfscript reads the text `perf script` prints for the kernel's
+// memory-allocator tracepoints: the page allocator's kmem:mm_page_* events,
+// slab's kmem:kmalloc, kfree, kmem_cache_alloc and kmem_cache_free, and
+// vmalloc's vmap-area events. It is what System.Replay parses.
+//
+// A Scanner reads one line at a time into an Event whose byte-slice fields
+// alias the line: nothing is allocated per event, which is what lets a
+// replay run at millions of events per second. Lines that are not events
+// (perf's '#' header, blank lines) are skipped; lines that are not of
+// perf's shape are counted and skipped, never fatal.
+//
+// The line layout is perf's default for tracepoints:
+//
+//	COMM TID [CPU] SECS.USECS: SUBSYS:EVENT: FIELDS
+//
+// where COMM may hold blanks and dashes, so a line is split at the
+// "TID [CPU]" pair, and FIELDS are the event's print fmt: key=value pairs,
+// except alloc_vmap_area's "va_start: N".
+//
+// Kernel: include/trace/events/kmem.h, include/trace/events/vmalloc.h
+// (the print formats); tools/perf/builtin-script.c (the line).
+package perfscript
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Kind is the tracepoint an Event records.
+type Kind uint8
+
+// The tracepoints a Scanner decodes. Other is any other well-formed event
+// line (vmscan, oom, writeback, percpu...): its Name and Fields are set.
+const (
+	Other               Kind = iota
+	PageAlloc                // kmem:mm_page_alloc
+	PageFree                 // kmem:mm_page_free
+	PageFreeBatched          // kmem:mm_page_free_batched
+	PageAllocZoneLocked      // kmem:mm_page_alloc_zone_locked
+	PagePcpuDrain            // kmem:mm_page_pcpu_drain
+	PageAllocExtfrag         // kmem:mm_page_alloc_extfrag
+	Kmalloc                  // kmem:kmalloc
+	Kfree                    // kmem:kfree
+	KmemCacheAlloc           // kmem:kmem_cache_alloc
+	KmemCacheFree            // kmem:kmem_cache_free
+	AllocVmapArea            // vmalloc:alloc_vmap_area
+	FreeVmapArea             // vmalloc:free_vmap_area_noflush
+	NrKinds
+)
+
+var kindNames = [NrKinds]string{
+	Other:               "other",
+	PageAlloc:           "kmem:mm_page_alloc",
+	PageFree:            "kmem:mm_page_free",
+	PageFreeBatched:     "kmem:mm_page_free_batched",
+	PageAllocZoneLocked: "kmem:mm_page_alloc_zone_locked",
+	PagePcpuDrain:       "kmem:mm_page_pcpu_drain",
+	PageAllocExtfrag:    "kmem:mm_page_alloc_extfrag",
+	Kmalloc:             "kmem:kmalloc",
+	Kfree:               "kmem:kfree",
+	KmemCacheAlloc:      "kmem:kmem_cache_alloc",
+	KmemCacheFree:       "kmem:kmem_cache_free",
+	AllocVmapArea:       "vmalloc:alloc_vmap_area",
+	FreeVmapArea:        "vmalloc:free_vmap_area_noflush",
+}
+
+// String returns the tracepoint's perf name, "kmem:mm_page_alloc".
+func (k Kind) String() string {
+	if k < NrKinds {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// kindOf returns the Kind of a perf event name.
+func kindOf(name []byte) Kind {
+	switch string(name) {
+	case "kmem:mm_page_alloc":
+		return PageAlloc
+	case "kmem:mm_page_free":
+		return PageFree
+	case "kmem:mm_page_free_batched":
+		return PageFreeBatched
+	case "kmem:mm_page_alloc_zone_locked":
+		return PageAllocZoneLocked
+	case "kmem:mm_page_pcpu_drain":
+		return PagePcpuDrain
+	case "kmem:mm_page_alloc_extfrag":
+		return PageAllocExtfrag
+	case "kmem:kmalloc":
+		return Kmalloc
+	case "kmem:kfree":
+		return Kfree
+	case "kmem:kmem_cache_alloc":
+		return KmemCacheAlloc
+	case "kmem:kmem_cache_free":
+		return KmemCacheFree
+	case "vmalloc:alloc_vmap_area":
+		return AllocVmapArea
+	case "vmalloc:free_vmap_area_noflush":
+		return FreeVmapArea
+	}
+	return Other
+}
+
+// Event is one decoded event line. Byte-slice fields alias the Scanner's
+// buffer and are valid until the next Scan; copy what must outlive it.
+// Only the fields of the event's Kind are set; the others keep the zero
+// value.
+type Event struct {
+	Kind Kind
+	Line int    // 1-based line number in the input
+	Name []byte // "kmem:mm_page_alloc"
+	Comm []byte // the task's comm; may hold blanks
+	TID  int
+	CPU  int
+	Time int64 // nanoseconds since boot
+
+	// The page events: pfn, order, migratetype (-1 when the event has
+	// none) and, for mm_page_alloc, the gfp_flags text.
+	PFN         uint64
+	Order       int
+	Migratetype int
+	GFP         []byte
+
+	// The slab events: the object's address, the sizes, the cache's name
+	// (kmem_cache_*), the call site as perf printed it.
+	Ptr        uint64
+	BytesReq   int64
+	BytesAlloc int64
+	Cache      []byte
+	CallSite   []byte
+
+	// The vmalloc events: the area's start and size, and whether the
+	// allocation failed.
+	VAStart uint64
+	Size    uint64
+	Failed  bool
+
+	// Fields is the text after the event name.
+	Fields []byte
+}
+
+// ErrMalformed is wrapped by the error ParseLine returns for a line that is
+// not of perf's shape, or whose known event lacks a field.
+var ErrMalformed = errors.New("malformed perf script line")
+
+// Scanner reads events from perf script text, one at a time.
+type Scanner struct {
+	sc        *bufio.Scanner
+	line      int
+	ev        Event
+	malformed int
+	firstBad  error
+}
+
+// NewScanner returns a Scanner reading r.
+func NewScanner(r io.Reader) *Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 256<<10), 1<<20)
+	return &Scanner{sc: sc}
+}
+
+// Scan advances to the next event line and reports whether there was one.
+// Header, blank and malformed lines are skipped (Malformed counts the
+// last).
+func (s *Scanner) Scan() bool {
+	for s.sc.Scan() {
+		s.line++
+		b := s.sc.Bytes()
+		i := 0
+		for i < len(b) && b[i] == ' ' {
+			i++
+		}
+		if i == len(b) || b[i] == '#' {
+			continue
+		}
+		if err := ParseLine(b, &s.ev); err != nil {
+			s.malformed++
+			if s.firstBad == nil {
+				s.firstBad = fmt.Errorf("line %d: %w", s.line, err)
+			}
+			continue
+		}
+		s.ev.Line = s.line
+		return true
+	}
+	return false
+}
+
+// Event returns the event Scan read. It is overwritten by the next Scan.
+func (s *Scanner) Event() *Event { return &s.ev }
+
+// Err returns the first read error, not io.EOF.
+func (s *Scanner) Err() error { return s.sc.Err() }
+
+// Malformed returns how many lines were skipped as malformed, and the first
+// of their errors.
+func (s *Scanner) Malformed() (int, error) { return s.malformed, s.firstBad }
+
+// Line returns the number of lines read so far.
+func (s *Scanner) Line() int { return s.line }
+
+// ParseLine decodes one event line into ev, resetting it first.
+func ParseLine(b []byte, ev *Event) error {
+	ev.reset()
+	// "TID [CPU] TIME:": the first '[' preceded by blank + digits whose
+	// "CPU]" and timestamp parse. A comm may itself hold "N [M]".
+	for from := 0; ; {
+		k := bytes.IndexByte(b[from:], '[')
+		if k < 0 {
+			return fmt.Errorf("%w: no \"TID [CPU] TIME:\" fields", ErrMalformed)
+		}
+		k += from
+		from = k + 1
+		if rest, ok := ev.head(b, k); ok {
+			return ev.body(rest)
+		}
+	}
+}
+
+// reset clears what a previous line set: every field a Kind may set.
+func (ev *Event) reset() {
+	ev.PFN, ev.Order, ev.Migratetype, ev.GFP = 0, 0, -1, nil
+	ev.Ptr, ev.BytesReq, ev.BytesAlloc, ev.Cache, ev.CallSite = 0, 0, 0, nil, nil
+	ev.VAStart, ev.Size, ev.Failed = 0, 0, false
+}
+
+// head reads "COMM TID [CPU] TIME:" around the '[' at k, and returns what
+// follows the timestamp's colon. It scans with plain loops: the fields are
+// short, and a call per field would cost more than the scan.
+func (ev *Event) head(b []byte, k int) ([]byte, bool) {
+	j := k - 1
+	for j >= 0 && b[j] == ' ' {
+		j--
+	}
+	d := j
+	var tid, mul int64 = 0, 1
+	for d >= 0 && b[d] >= '0' && b[d] <= '9' && j-d < 18 {
+		tid += int64(b[d]-'0') * mul
+		mul *= 10
+		d--
+	}
+	if d == j || d < 0 || b[d] != ' ' || j == k-1 {
+		return nil, false
+	}
+	i := k + 1
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	cpu, n := 0, 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && n < 9; i, n = i+1, n+1 {
+		cpu = cpu*10 + int(b[i]-'0')
+	}
+	if n == 0 || i >= len(b) || b[i] != ']' {
+		return nil, false
+	}
+	i++
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	// SECS.FRAC: — perf prints 6 fraction digits, 9 with --ns.
+	var secs int64
+	for n = 0; i < len(b) && b[i] >= '0' && b[i] <= '9' && n < 12; i, n = i+1, n+1 {
+		secs = secs*10 + int64(b[i]-'0')
+	}
+	if n == 0 || i >= len(b) {
+		return nil, false
+	}
+	var frac int64
+	if b[i] == '.' {
+		i++
+		for n = 0; i < len(b) && b[i] >= '0' && b[i] <= '9' && n < 9; i, n = i+1, n+1 {
+			frac = frac*10 + int64(b[i]-'0')
+		}
+		if n == 0 {
+			return nil, false
+		}
+		for ; n < 9; n++ {
+			frac *= 10
+		}
+	}
+	if i >= len(b) || b[i] != ':' {
+		return nil, false
+	}
+	ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), cpu, secs*1e9+frac, trimBlanks(b[:d])
+	return b[i+1:], true
+}
+
+// body reads "SUBSYS:EVENT: FIELDS".
+func (ev *Event) body(rest []byte) error {
+	rest = skipBlanks(rest)
+	// The event name, "subsys:event:": the second colon ends it.
+	c1 := 0
+	for c1 < len(rest) && rest[c1] != ':' {
+		c1++
+	}
+	c2 := c1 + 1
+	for c2 < len(rest) && rest[c2] != ':' {
+		c2++
+	}
+	if c2 >= len(rest) {
+		return fmt.Errorf("%w: no event name", ErrMalformed)
+	}
+	ev.Name = rest[:c2]
+	ev.Kind = kindOf(ev.Name)
+	ev.Fields = skipBlanks(rest[c2+1:])
+	switch ev.Kind {
+	case Other:
+		return nil
+	case PageAlloc, PageFree, PageFreeBatched, PageAllocZoneLocked, PagePcpuDrain:
+		if ev.pageFields() {
+			return nil
+		}
+	}
+	return decodeFields(ev)
+}
+
+// pageFields is the fast path of the page events, whose fields come in
+// the print fmt's order: "page=P pfn=0xN order=N[ migratetype=N[
+// gfp_flags=S | percpu_refill=N]]". It reports false when the line is
+// not of that shape; decodeFields then reads it.
+func (ev *Event) pageFields() bool {
+	f := ev.Fields
+	if len(f) < 5 || string(f[:5]) != "page=" {
+		return false
+	}
+	i := 5
+	for i < len(f) && f[i] != ' ' {
+		i++
+	}
+	i++
+	if i+6 > len(f) || string(f[i:i+6]) != "pfn=0x" {
+		return false
+	}
+	i += 6
+	var pfn uint64
+	n := 0
+	for ; i < len(f) && f[i] != ' '; i, n = i+1, n+1 {
+		c := f[i]
+		switch {
+		case c >= '0' && c <= '9':
+			pfn = pfn<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			pfn = pfn<<4 | uint64(c-'a'+10)
+		default:
+			return false
+		}
+	}
+	if n == 0 || n > 16 {
+		return false
+	}
+	ev.PFN = pfn
+	o, i, ok := number(f, i+1, "order=")
+	if !ok {
+		return false
+	}
+	ev.Order = o
+	switch ev.Kind {
+	case PageFree, PageFreeBatched:
+		return i >= len(f)
+	}
+	mt, i, ok := number(f, i+1, "migratetype=")
+	if !ok {
+		return false
+	}
+	ev.Migratetype = mt
+	if ev.Kind == PageAlloc {
+		const key = "gfp_flags="
+		i++
+		if i+len(key) >= len(f) || string(f[i:i+len(key)]) != key {
+			return false
+		}
+		v := f[i+len(key):]
+		for _, c := range v {
+			if c == ' ' {
+				return false
+			}
+		}
+		ev.GFP = v
+	}
+	return true
+}
+
+// number reads "key=N" at f[i:], returning N and the index after it.
+func number(f []byte, i int, key string) (int, int, bool) {
+	if i+len(key) > len(f) || string(f[i:i+len(key)]) != key {
+		return 0, 0, false
+	}
+	i += len(key)
+	v, n := 0, 0
+	for ; i < len(f) && f[i] >= '0' && f[i] <= '9' && n < 9; i, n = i+1, n+1 {
+		v = v*10 + int(f[i]-'0')
+	}
+	if n == 0 || (i < len(f) && f[i] != ' ') {
+		return 0, 0, false
+	}
+	return v, i, true
+}
+
+// field bits say which fields a line carried.
+const (
+	fPFN = 1 << iota
+	fOrder
+	fMT
+	fGFP
+	fPtr
+	fReq
+	fAlloc
+	fName
+	fVA
+	fSize
+)
+
+// need lists the fields each Kind must carry.
+var need = [NrKinds]uint16{
+	PageAlloc:           fPFN | fOrder | fMT | fGFP,
+	PageFree:            fPFN | fOrder,
+	PageFreeBatched:     fPFN,
+	PageAllocZoneLocked: fPFN | fOrder | fMT,
+	PagePcpuDrain:       fPFN | fOrder | fMT,
+	PageAllocExtfrag:    fPFN,
+	Kmalloc:             fPtr | fReq | fAlloc | fGFP,
+	Kfree:               fPtr,
+	KmemCacheAlloc:      fPtr | fReq | fAlloc | fGFP | fName,
+	KmemCacheFree:       fPtr,
+	AllocVmapArea:       fVA | fSize,
+	FreeVmapArea:        fVA,
+}
+
+// decodeFields reads the key=value pairs of a known event.
+func decodeFields(ev *Event) error {
+	var seen uint16
+	f := ev.Fields
+	for len(f) > 0 {
+		sp := bytes.IndexByte(f, ' ')
+		tok := f
+		if sp >= 0 {
+			tok, f = f[:sp], skipBlanks(f[sp+1:])
+		} else {
+			f = nil
+		}
+		eq := bytes.IndexByte(tok, '=')
+		var key, val []byte
+		switch {
+		case eq >= 0:
+			key, val = tok[:eq], tok[eq+1:]
+		case len(tok) > 1 && tok[len(tok)-1] == ':':
+			// "va_start: N", alloc_vmap_area's own format.
+			key = tok[:len(tok)-1]
+			sp := bytes.IndexByte(f, ' ')
+			if sp < 0 {
+				val, f = f, nil
+			} else {
+				val, f = f[:sp], skipBlanks(f[sp+1:])
+			}
+		default:
+			continue
+		}
+		var ok bool
+		switch string(key) {
+		case "pfn":
+			ev.PFN, ok = parseUint(val)
+			seen |= fPFN
+		case "order":
+			var n int64
+			n, ok = atoi(val)
+			ev.Order = int(n)
+			seen |= fOrder
+		case "migratetype":
+			var n int64
+			n, ok = atoi(val)
+			ev.Migratetype = int(n)
+			seen |= fMT
+		case "gfp_flags":
+			ev.GFP, ok = val, len(val) > 0
+			seen |= fGFP
+		case "ptr":
+			ev.Ptr, ok = parseUint(val)
+			seen |= fPtr
+		case "bytes_req":
+			ev.BytesReq, ok = atoi(val)
+			seen |= fReq
+		case "bytes_alloc":
+			ev.BytesAlloc, ok = atoi(val)
+			seen |= fAlloc
+		case "name":
+			ev.Cache, ok = val, len(val) > 0
+			seen |= fName
+		case "call_site":
+			ev.CallSite, ok = val, true
+		case "va_start":
+			ev.VAStart, ok = parseUint(val)
+			seen |= fVA
+		case "size":
+			ev.Size, ok = parseUint(val)
+			seen |= fSize
+		case "failed":
+			var n int64
+			n, ok = atoi(val)
+			ev.Failed = n != 0
+		default:
+			ok = true
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s: bad %s=%q", ErrMalformed, ev.Name, key, val)
+		}
+	}
+	if missing := need[ev.Kind] &^ seen; missing != 0 {
+		return fmt.Errorf("%w: %s: missing fields (%s)", ErrMalformed, ev.Name, missingNames(missing))
+	}
+	return nil
+}
+
+func missingNames(m uint16) string {
+	names := []string{"pfn", "order", "migratetype", "gfp_flags", "ptr", "bytes_req", "bytes_alloc", "name", "va_start", "size"}
+	var out []byte
+	for i, n := range names {
+		if m&(1<<i) != 0 {
+			if len(out) > 0 {
+				out = append(out, ", "...)
+			}
+			out = append(out, n...)
+		}
+	}
+	return string(out)
+}
+
+// atoi reads a decimal integer, with an optional minus sign.
+func atoi(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// parseUint reads "0x..." hex, a decimal number, or "(nil)" (0).
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		b = b[2:]
+		if len(b) > 16 {
+			return 0, false
+		}
+		var n uint64
+		for _, c := range b {
+			switch {
+			case c >= '0' && c <= '9':
+				n = n<<4 | uint64(c-'0')
+			case c >= 'a' && c <= 'f':
+				n = n<<4 | uint64(c-'a'+10)
+			case c >= 'A' && c <= 'F':
+				n = n<<4 | uint64(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return n, true
+	}
+	if string(b) == "(nil)" {
+		return 0, true
+	}
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// skipBlanks drops leading blanks, eight at a time: perf pads its columns
+// wide.
+func skipBlanks(b []byte) []byte {
+	for len(b) >= 8 && binary.LittleEndian.Uint64(b) == 0x2020202020202020 {
+		b = b[8:]
+	}
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	return b
+}
+
+func trimBlanks(b []byte) []byte {
+	b = skipBlanks(b)
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
+}

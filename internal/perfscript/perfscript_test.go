@@ -1,0 +1,125 @@
+package perfscript
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmsim/mmsim/internal/testutil"
+)
+
+// readCapture returns a decompressed capture of the root's testdata/traces.
+func readCapture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	return testutil.ReadGzipFile(tb, filepath.Join("..", "..", "testdata", "traces", name))
+}
+
+func TestParseLineEachKind(t *testing.T) {
+	cases := []struct {
+		line string
+		want Event
+	}{
+		{"      anon_touch 12317 [001]   356.376714:             kmem:mm_page_alloc: page=0x13e094 pfn=0x13e094 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP",
+			Event{Kind: PageAlloc, Comm: []byte("anon_touch"), TID: 12317, CPU: 1, Time: 356376714000, PFN: 0x13e094, Order: 0, Migratetype: 1, GFP: []byte("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP")}},
+		{"              sh 17024 [000]   432.859106:              kmem:mm_page_free: page=0x1f85bd pfn=0x1f85bd order=2",
+			Event{Kind: PageFree, Comm: []byte("sh"), TID: 17024, Time: 432859106000, PFN: 0x1f85bd, Order: 2, Migratetype: -1}},
+		{"             tar 17034 [000]   432.974426: kmem:mm_page_alloc_zone_locked: page=0x13bd20 pfn=0x13bd20 order=4 migratetype=1 percpu_refill=0",
+			Event{Kind: PageAllocZoneLocked, Comm: []byte("tar"), TID: 17034, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: 1}},
+		{" kworker/1:2-eve 11240 [001]   492.427587:  vmalloc:free_vmap_area_noflush: va_start=0xffffc900044e8000 nr_lazy=11891 nr_lazy_max=16384",
+			Event{Kind: FreeVmapArea, Comm: []byte("kworker/1:2-eve"), TID: 11240, CPU: 1, Time: 492427587000, VAStart: 0xffffc900044e8000, Migratetype: -1}},
+		{"         python3 18432 [000]   492.382599:         vmalloc:alloc_vmap_area: va_start: 18446683600642834432 size=20480 align=16384 vstart=0xffffc90000000000 vend=0xffffe8ffffffffff failed=0",
+			Event{Kind: AllocVmapArea, Comm: []byte("python3"), TID: 18432, Time: 492382599000, VAStart: 18446683600642834432, Size: 20480, Migratetype: -1}},
+		{" peersbench.test 17238 [000]   492.317759:            kmem:kmem_cache_free: call_site=dequeue_signal+0xd4 ptr=0xffff888104cfa960 name=sigqueue",
+			Event{Kind: KmemCacheFree, Comm: []byte("peersbench.test"), TID: 17238, Time: 492317759000, Ptr: 0xffff888104cfa960, Cache: []byte("sigqueue"), CallSite: []byte("dequeue_signal+0xd4"), Migratetype: -1}},
+		{"            perf 18431 [001]   492.317791:                      kmem:kfree: call_site=sched_setaffinity+0x160 ptr=(nil)",
+			Event{Kind: Kfree, Comm: []byte("perf"), TID: 18431, CPU: 1, Time: 492317791000, CallSite: []byte("sched_setaffinity+0x160"), Migratetype: -1}},
+		// A comm with blanks and brackets: "1 [2]" is not "TID [CPU]",
+		// since no timestamp follows it.
+		{"  Web Content 1 [2] 7 [55] 55.5:    kmem:kmalloc: call_site=f+0x1 ptr=0xffff888102c8ab80 bytes_req=32 bytes_alloc=32 gfp_flags=GFP_KERNEL node=-1 accounted=false",
+			Event{Kind: Kmalloc, Comm: []byte("Web Content 1 [2]"), TID: 7, CPU: 55, Time: 55500000000, Ptr: 0xffff888102c8ab80, BytesReq: 32, BytesAlloc: 32, GFP: []byte("GFP_KERNEL"), CallSite: []byte("f+0x1"), Migratetype: -1}},
+	}
+	for _, c := range cases {
+		var ev Event
+		err := ParseLine([]byte(c.line), &ev)
+		require.NoError(t, err, c.line)
+		ev.Name, ev.Fields = nil, nil
+		require.Equal(t, c.want, ev, c.line)
+	}
+}
+
+func TestParseLineMalformed(t *testing.T) {
+	for _, l := range []string{
+		"garbage",
+		"sh 12 [000] x: kmem:mm_page_free: pfn=0x1 order=0",
+		"sh 12 [000] 1.0: kmem:mm_page_free: pfn=0xzz order=0",
+		"sh 12 [000] 1.0: kmem:mm_page_free: order=0",
+		"sh 12 [000] 1.0: kmem:mm_page_alloc: pfn=0x1 order=0 migratetype=1",
+		"sh 12 [0x] 1.0: kmem:mm_page_free: pfn=0x1 order=0",
+		"sh 12 [000] 1.0: nocolon",
+	} {
+		var ev Event
+		err := ParseLine([]byte(l), &ev)
+		require.Error(t, err, l)
+		require.True(t, errors.Is(err, ErrMalformed), l)
+	}
+}
+
+// TestCapturesParse reads every bundled real capture: every event line
+// parses, and the counts per tracepoint are the capture's own.
+func TestCapturesParse(t *testing.T) {
+	want := map[string]map[Kind]int{
+		"page_tar_xz.perf.txt.gz":    {PageAlloc: 57841, PageFree: 40637, PageFreeBatched: 33092, PageAllocZoneLocked: 28396, PagePcpuDrain: 21168},
+		"page_anon_mmap.perf.txt.gz": {PageAlloc: 33246, PageFree: 33214, PageFreeBatched: 33017, PageAllocZoneLocked: 187, PagePcpuDrain: 120},
+	}
+	for name, counts := range want {
+		sc := NewScanner(bytes.NewReader(readCapture(t, name)))
+		got := map[Kind]int{}
+		for sc.Scan() {
+			got[sc.Event().Kind]++
+		}
+		require.NoError(t, sc.Err())
+		n, first := sc.Malformed()
+		require.Zero(t, n, "%s: %v", name, first)
+		require.Equal(t, counts, got, name)
+	}
+	sc := NewScanner(bytes.NewReader(readCapture(t, "slab_mix_head60k.perf.txt.gz")))
+	got := map[Kind]int{}
+	for sc.Scan() {
+		got[sc.Event().Kind]++
+	}
+	n, first := sc.Malformed()
+	require.Zero(t, n, "%v", first)
+	for _, k := range []Kind{Kmalloc, Kfree, KmemCacheAlloc, KmemCacheFree, AllocVmapArea, FreeVmapArea, Other} {
+		require.Positive(t, got[k], k.String())
+	}
+}
+
+// BenchmarkParse measures parsing alone: the floor of a replay.
+func BenchmarkParse(b *testing.B) {
+	data := readCapture(b, "page_tar_xz.perf.txt.gz")
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	events := 0
+	for b.Loop() {
+		sc := NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			events++
+		}
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds()/1e6, "Mevents/s")
+}
+
+// BenchmarkLines is the floor under BenchmarkParse: splitting lines only.
+func BenchmarkLines(b *testing.B) {
+	data := readCapture(b, "page_tar_xz.perf.txt.gz")
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+		}
+	}
+}

@@ -1,0 +1,884 @@
+package mmsim
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/perfscript"
+	"github.com/mmsim/mmsim/memalloc"
+	"github.com/mmsim/mmsim/zone"
+)
+
+// Replay: a real kernel's allocator trace, run through a simulated machine.
+//
+// Each recorded allocation is made again, with its recorded mask and order,
+// by a task standing for the recorded thread (one per TID, named by its
+// comm, on the recorded CPU); each recorded free frees the block that
+// allocation got here. The capture's pfns are the real machine's, so a
+// table maps each recorded pfn (and each recorded slab or vmap address) to
+// the simulated block that stands for it.
+
+// ReplayOption configures a Replay.
+type ReplayOption func(*replayConfig)
+
+type replayConfig struct {
+	sampleEvery time.Duration
+	progress    io.Writer
+	progressSet bool
+	noDaemons   bool
+	pagesOnly   bool
+}
+
+// ReplaySampleEvery sets how often, in the capture's own time, the report
+// samples the free-page picture (buddyinfo, fragmentation and unusable
+// indices, watermarks). Default 100 ms; the first and last events are
+// always sampled.
+func ReplaySampleEvery(d time.Duration) ReplayOption {
+	return func(c *replayConfig) { c.sampleEvery = d }
+}
+
+// ReplayProgress draws a progress bar on w (nil: none). By default it is
+// drawn on stderr when stderr is a terminal.
+func ReplayProgress(w io.Writer) ReplayOption {
+	return func(c *replayConfig) { c.progress, c.progressSet = w, true }
+}
+
+// ReplayWithoutDaemons leaves simulated time where allocation work puts
+// it: kswapd, kcompactd and the flushers run only when an allocation
+// wakes and waits on them. By default the replay lets simulated time
+// follow the capture's timestamps, running the daemons due meanwhile.
+func ReplayWithoutDaemons() ReplayOption {
+	return func(c *replayConfig) { c.noDaemons = true }
+}
+
+// ReplayPagesOnly replays only the page allocator's events
+// (mm_page_alloc, mm_page_free, mm_page_free_batched), counting the slab
+// and vmalloc ones as skipped.
+func ReplayPagesOnly() ReplayOption {
+	return func(c *replayConfig) { c.pagesOnly = true }
+}
+
+// ReplayReport is what a Replay did.
+type ReplayReport struct {
+	// Lines is the number of lines read, Events the event lines among
+	// them, Malformed the lines skipped as not of perf's shape (with the
+	// first one's error in FirstMalformed).
+	Lines, Events, Malformed int64
+	FirstMalformed           error
+	// ByKind counts the event lines per tracepoint (perfscript.Other for
+	// the tracepoints a replay does not act on, such as vmscan's).
+	ByKind [perfscript.NrKinds]int64
+	// Replayed counts the events made again: allocations and frees.
+	Replayed int64
+	// Unpaired counts frees of blocks the capture never saw allocated
+	// (allocated before it started): skipped. Reallocated counts
+	// allocations of a recorded pfn still held here, whose free the
+	// capture lost: the held block is freed first. NilFrees counts
+	// kfree(NULL) (traced before kfree's NULL check). Skipped counts
+	// events a replay does not act on (mm_page_alloc_zone_locked,
+	// mm_page_pcpu_drain, and anything else).
+	Unpaired, Reallocated, NilFrees, Skipped int64
+	// Failures lists the allocations that failed here, by kind, mask and
+	// order, most frequent first.
+	Failures []ReplayFailure
+	// Live counts what the replay still holds at the end: page blocks
+	// (and their pages), slab objects, vmalloc areas.
+	LiveBlocks, LivePages, LiveObjects, LiveVmalloc int64
+	// Tasks is the number of recorded threads.
+	Tasks int
+	// Start and End are the capture's first and last timestamps
+	// (nanoseconds since the real machine's boot); SimElapsed is the
+	// simulated time the replay took.
+	Start, End, SimElapsed int64
+	// Samples is the free-page picture over the capture's time.
+	Samples []ReplaySample
+	// Zones says, per populated zone, how close the replay came to its
+	// watermarks.
+	Zones []ReplayZone
+	// Activity is what the machine did to keep up: kswapd wakes, reclaim,
+	// compaction, OOM kills, warn_alloc reports.
+	Activity ReplayActivity
+	// PanickedAt is the line at which the machine panicked (the OOM
+	// killer found nothing to kill, or panic_on_oom), 0 if it did not.
+	// A panicked machine is dead, so the replay stops there.
+	PanickedAt int
+	// Wall is the host time the replay took.
+	Wall time.Duration
+}
+
+// ReplayFailure is one kind of failed allocation and how often it failed.
+type ReplayFailure struct {
+	Event string   // "kmem:mm_page_alloc", "kmem:kmalloc", ...
+	Mask  gfp.Mask // the recorded mask
+	Order int      // the order (page events), else -1
+	Size  int64    // the size (slab and vmalloc events), else 0
+	Err   string   // the first failure's error
+	Count int64
+}
+
+// ReplaySample is the machine's free memory at one moment of the capture.
+type ReplaySample struct {
+	// Time is the capture's timestamp, nanoseconds since its first event;
+	// Sim the simulated clock then.
+	Time, Sim int64
+	// Free counts free blocks per order, summed over every zone, as
+	// /proc/buddyinfo shows them.
+	Free [zone.NrPageOrders]int64
+	// FreePages is the sum of free pages over every zone.
+	FreePages int64
+	// Zones holds per-zone detail, in ReplayReport.Zones order.
+	Zones []ReplayZoneSample
+}
+
+// ReplayZoneSample is one zone at one sample.
+type ReplayZoneSample struct {
+	FreePages int64
+	// FragIndex and Unusable are the kernel's fragmentation index and
+	// unusable free index per order, in thousandths (FragIndex -1000:
+	// a block of that order is free).
+	FragIndex, Unusable [zone.NrPageOrders]int
+}
+
+// ReplayZone is one zone's watermark picture over the replay.
+type ReplayZone struct {
+	Name           string // "Node 0, zone Normal"
+	Managed        int64
+	Min, Low, High int64
+	// MinFree is the fewest free pages seen at a sample.
+	MinFree int64
+	// BelowHigh, BelowLow and BelowMin count the samples at which the
+	// zone's free pages were under that watermark; Crossings the samples
+	// at which it went from above the low watermark to below it.
+	BelowHigh, BelowLow, BelowMin, Crossings int64
+}
+
+// ReplayActivity is the machine's own work during the replay: deltas of
+// its vm events.
+type ReplayActivity struct {
+	KswapdWakes                      int64
+	PgscanKswapd, PgscanDirect       int64
+	PgstealKswapd, PgstealDirect     int64
+	Allocstall, CompactStall         int64
+	OOMKills, WarnAllocs, OOMReports int64
+	Panicked                         bool
+}
+
+// failKey keys ReplayReport.Failures.
+type failKey struct {
+	kind  perfscript.Kind
+	mask  gfp.Mask
+	order int
+	size  int64
+}
+
+// blockSlot is one recorded pfn's entry in the pfn table: the simulated
+// block that stands for it (pfn+1, so 0 is empty) in the low 48 bits, its
+// order above.
+type blockSlot uint64
+
+const (
+	slotChunkShift = 9
+	slotChunk      = 1 << slotChunkShift
+	// slotMaxPFN bounds the recorded pfns the table holds: 2^40 pages (4
+	// PiB), far above any machine's.
+	slotMaxPFN = 1 << 40
+)
+
+// pfnTable maps recorded pfns to simulated blocks: a two-level array, so
+// a lookup is two loads and no hashing.
+type pfnTable struct {
+	chunks [][]blockSlot
+	live   int64
+}
+
+func (m *pfnTable) slot(pfn uint64, create bool) *blockSlot {
+	if pfn >= slotMaxPFN {
+		return nil
+	}
+	ci := pfn >> slotChunkShift
+	if ci >= uint64(len(m.chunks)) {
+		if !create {
+			return nil
+		}
+		n := max(2*uint64(len(m.chunks)), ci+1)
+		grown := make([][]blockSlot, n)
+		copy(grown, m.chunks)
+		m.chunks = grown
+	}
+	c := m.chunks[ci]
+	if c == nil {
+		if !create {
+			return nil
+		}
+		c = make([]blockSlot, slotChunk)
+		m.chunks[ci] = c
+	}
+	return &c[pfn&(slotChunk-1)]
+}
+
+// replayObject is a recorded slab or vmalloc object's stand-in.
+type replayObject struct {
+	obj   Object
+	cache *Cache // nil for kmalloc and vmalloc
+}
+
+// replayer is one Replay's state.
+type replayer struct {
+	s   *System
+	cfg replayConfig
+	rep *ReplayReport
+
+	tasks    map[int]*memalloc.Task
+	lastTID  int
+	lastTask *memalloc.Task
+	nrCPUs   int
+
+	// masks caches the parse of recorded gfp_flags texts; last holds the
+	// most recent, which consecutive events mostly share.
+	masks    map[string]gfp.Mask
+	lastGFP  []byte
+	lastMask gfp.Mask
+
+	pages   pfnTable
+	objects map[uint64]replayObject
+	vmaps   map[uint64]Object
+	caches  map[string]*Cache
+
+	failures map[failKey]*ReplayFailure
+	// panicked is set when a failure finds the machine panicked.
+	panicked bool
+
+	// Time: the capture's first timestamp, the simulated clock then, and
+	// the next sample's capture time.
+	t0, sim0, nextSample int64
+	started              bool
+	zones                []*zone.Zone
+	above                []bool
+
+	base ReplayActivity
+}
+
+// Replay reads `perf script` text of the allocator's tracepoints from r
+// and makes every recorded allocation and free again on this machine.
+// Events it cannot pair (a free of a block allocated before the capture
+// started) are counted and skipped; a line not of perf's shape is counted
+// and skipped; allocations that fail here are counted by mask and order.
+// Only a read error of r, or a simulated panic (the machine is dead),
+// ends a replay early. The blocks the capture left
+// allocated stay allocated.
+//
+// Replayed: kmem:mm_page_alloc, mm_page_free and mm_page_free_batched
+// (made with AllocPages and FreePages; a batched free is freed alone);
+// kmem:kmalloc, kfree, kmem_cache_alloc and kmem_cache_free (a cache the
+// machine lacks is created with the recorded object size); and
+// vmalloc:alloc_vmap_area / free_vmap_area_noflush, each area made as a
+// vmalloc of its recorded size less the guard page. Every other event is
+// counted and skipped.
+//
+// A replayed block stays allocated until its recorded free: the capture
+// already holds the frees the real kernel's reclaim made, but not which
+// file or process owned a block, so reclaim here cannot free one. A
+// machine smaller than the workload's peak shows the pressure as
+// watermark crossings, kswapd wakes, direct reclaim stalls, failures by
+// mask and order and, for requests that may invoke it, the OOM killer.
+//
+// Kernel: the inverse of include/trace/events/kmem.h (mm_page_alloc,
+// mm_page_free, mm_page_free_batched, kmalloc, kfree, kmem_cache_alloc,
+// kmem_cache_free) and include/trace/events/vmalloc.h.
+func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: replay: no trace to read", ErrInvalid)
+	}
+	cfg := replayConfig{sampleEvery: 100 * time.Millisecond}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.sampleEvery <= 0 {
+		return nil, fmt.Errorf("%w: replay: sample interval %v is not positive", ErrInvalid, cfg.sampleEvery)
+	}
+	if !cfg.progressSet && isTerminal(os.Stderr) {
+		cfg.progress = os.Stderr
+	}
+	rp := &replayer{
+		s: s, cfg: cfg, rep: &ReplayReport{},
+		tasks:    map[int]*memalloc.Task{},
+		nrCPUs:   s.alloc.NrCPUs(),
+		masks:    map[string]gfp.Mask{},
+		objects:  map[uint64]replayObject{},
+		vmaps:    map[uint64]Object{},
+		caches:   map[string]*Cache{},
+		failures: map[failKey]*ReplayFailure{},
+		lastTID:  -1,
+	}
+	for _, n := range s.alloc.Nodes() {
+		for t := 0; t < gfp.MaxNrZones; t++ {
+			if z := n.Zone(gfp.ZoneType(t)); z != nil && z.Managed() > 0 {
+				rp.zones = append(rp.zones, z)
+				rp.rep.Zones = append(rp.rep.Zones, ReplayZone{
+					Name: fmt.Sprintf("Node %d, zone %s", n.ID(), z.Name()), Managed: z.Managed(),
+					Min: z.Watermark(zone.WmarkMin), Low: z.Watermark(zone.WmarkLow), High: z.Watermark(zone.WmarkHigh),
+					MinFree: math.MaxInt64,
+				})
+				rp.above = append(rp.above, true)
+			}
+		}
+	}
+	rp.base = s.replayActivity()
+	start := time.Now()
+	err := rp.run(r)
+	rp.finish()
+	rp.rep.Wall = time.Since(start)
+	return rp.rep, err
+}
+
+// run is the replay loop.
+func (rp *replayer) run(r io.Reader) error {
+	var bar *progressBar
+	if rp.cfg.progress != nil {
+		bar = newProgressBar(rp.cfg.progress, r)
+		r = bar
+	}
+	sc := perfscript.NewScanner(r)
+	var ev *perfscript.Event
+	for sc.Scan() {
+		ev = sc.Event()
+		rp.rep.Events++
+		rp.rep.ByKind[ev.Kind]++
+		if !rp.started {
+			rp.started = true
+			rp.t0, rp.sim0, rp.nextSample = ev.Time, rp.s.Now(), ev.Time
+			rp.rep.Start = ev.Time
+		}
+		if ev.Time >= rp.nextSample {
+			rp.advance(ev.Time)
+			rp.sample(ev.Time)
+			rp.nextSample = ev.Time + int64(rp.cfg.sampleEvery)
+		}
+		rp.event(ev)
+		if rp.panicked {
+			rp.rep.PanickedAt = ev.Line
+			break
+		}
+		if bar != nil && rp.rep.Events&1023 == 0 {
+			bar.draw(rp.rep.Events)
+		}
+	}
+	rp.rep.Lines = int64(sc.Line())
+	n, first := sc.Malformed()
+	rp.rep.Malformed, rp.rep.FirstMalformed = int64(n), first
+	if ev != nil {
+		rp.rep.End = ev.Time
+		rp.advance(ev.Time)
+		rp.sample(ev.Time)
+	}
+	if bar != nil {
+		bar.done(rp.rep.Events)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("replay: reading the trace: %w", err)
+	}
+	return nil
+}
+
+// advance lets simulated time catch up with the capture's, running the
+// daemons due meanwhile. Time spent by allocation work is not given back:
+// when the simulation is ahead, nothing happens.
+func (rp *replayer) advance(at int64) {
+	if rp.cfg.noDaemons {
+		return
+	}
+	if d := rp.sim0 + (at - rp.t0) - rp.s.Now(); d > 0 {
+		rp.s.Sleep(time.Duration(d))
+	}
+}
+
+// task returns the task standing for the recorded thread, on its CPU.
+func (rp *replayer) task(ev *perfscript.Event) *memalloc.Task {
+	t := rp.lastTask
+	if ev.TID != rp.lastTID {
+		t = rp.tasks[ev.TID]
+		if t == nil {
+			t = rp.s.NewTask(string(ev.Comm))
+			rp.tasks[ev.TID] = t
+		}
+		rp.lastTID, rp.lastTask = ev.TID, t
+	}
+	if cpu := ev.CPU % rp.nrCPUs; cpu != t.CPU() {
+		t.SetCPU(cpu)
+	}
+	return t
+}
+
+// mask returns the recorded mask, parsed once per distinct text. A text
+// gfp.Parse rejects yields ok false.
+func (rp *replayer) mask(b []byte) (gfp.Mask, bool) {
+	if string(b) == string(rp.lastGFP) && rp.lastGFP != nil {
+		return rp.lastMask, true
+	}
+	m, ok := rp.masks[string(b)]
+	if !ok {
+		var err error
+		if m, err = gfp.Parse(string(b)); err != nil {
+			return 0, false
+		}
+		rp.masks[string(b)] = m
+	}
+	rp.lastGFP = append(rp.lastGFP[:0], b...)
+	rp.lastMask = m
+	return m, true
+}
+
+// event replays one event.
+func (rp *replayer) event(ev *perfscript.Event) {
+	switch ev.Kind {
+	case perfscript.PageAlloc:
+		rp.pageAlloc(ev)
+	case perfscript.PageFree, perfscript.PageFreeBatched:
+		rp.pageFree(ev)
+	case perfscript.Kmalloc, perfscript.KmemCacheAlloc:
+		if rp.cfg.pagesOnly {
+			rp.rep.Skipped++
+			return
+		}
+		rp.slabAlloc(ev)
+	case perfscript.Kfree, perfscript.KmemCacheFree:
+		if rp.cfg.pagesOnly {
+			rp.rep.Skipped++
+			return
+		}
+		rp.slabFree(ev)
+	case perfscript.AllocVmapArea:
+		if rp.cfg.pagesOnly {
+			rp.rep.Skipped++
+			return
+		}
+		rp.vmapAlloc(ev)
+	case perfscript.FreeVmapArea:
+		if rp.cfg.pagesOnly {
+			rp.rep.Skipped++
+			return
+		}
+		rp.vmapFree(ev)
+	default:
+		rp.rep.Skipped++
+	}
+}
+
+func (rp *replayer) pageAlloc(ev *perfscript.Event) {
+	mask, ok := rp.mask(ev.GFP)
+	if !ok {
+		rp.fail(ev, 0, int64(ev.Order), fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP))
+		return
+	}
+	slot := rp.pages.slot(ev.PFN, true)
+	if slot == nil {
+		rp.fail(ev, mask, int64(ev.Order), fmt.Errorf("%w: pfn %#x out of range", ErrInvalid, ev.PFN))
+		return
+	}
+	t := rp.task(ev)
+	if *slot != 0 {
+		// The capture lost this block's free: free it now.
+		rp.rep.Reallocated++
+		rp.freeSlot(t, slot)
+	}
+	p, err := rp.s.AllocPages(t, mask, zone.Order(ev.Order))
+	rp.rep.Replayed++
+	if err != nil {
+		rp.fail(ev, mask, int64(ev.Order), err)
+		return
+	}
+	*slot = blockSlot(uint64(p.PFN())+1) | blockSlot(ev.Order)<<48
+	rp.pages.live++
+}
+
+func (rp *replayer) pageFree(ev *perfscript.Event) {
+	slot := rp.pages.slot(ev.PFN, false)
+	if slot == nil || *slot == 0 {
+		rp.rep.Unpaired++
+		return
+	}
+	if order := int(*slot >> 48); ev.Kind == perfscript.PageFree && order != ev.Order {
+		// Not the block that was allocated: a part of a split one.
+		rp.rep.Unpaired++
+		return
+	}
+	rp.freeSlot(rp.task(ev), slot)
+	rp.rep.Replayed++
+}
+
+// freeSlot frees the block slot holds and empties it.
+func (rp *replayer) freeSlot(t *memalloc.Task, slot *blockSlot) {
+	pfn := zone.PFN(uint64(*slot)&(1<<48-1) - 1)
+	order := zone.Order(*slot >> 48)
+	*slot = 0
+	rp.pages.live--
+	if err := rp.s.FreePages(t, zone.PageOf(pfn), order); err != nil {
+		rp.fail(&perfscript.Event{Kind: perfscript.PageFree}, 0, int64(order), err)
+	}
+}
+
+func (rp *replayer) slabAlloc(ev *perfscript.Event) {
+	mask, ok := rp.mask(ev.GFP)
+	if !ok {
+		rp.fail(ev, 0, -ev.BytesReq, fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP))
+		return
+	}
+	t := rp.task(ev)
+	if old, held := rp.objects[ev.Ptr]; held {
+		rp.rep.Reallocated++
+		rp.freeObject(t, ev.Ptr, old)
+	}
+	var (
+		o     Object
+		err   error
+		cache *Cache
+	)
+	if ev.Kind == perfscript.KmemCacheAlloc {
+		if cache, err = rp.cache(ev); err == nil {
+			o, err = rp.s.KmemCacheAlloc(t, cache, mask)
+		}
+	} else {
+		o, err = rp.s.Kmalloc(t, int(ev.BytesReq), mask)
+	}
+	rp.rep.Replayed++
+	if err != nil {
+		rp.fail(ev, mask, -ev.BytesReq, err)
+		return
+	}
+	rp.objects[ev.Ptr] = replayObject{obj: o, cache: cache}
+}
+
+// cache returns the machine's cache of the recorded name, creating it
+// with the recorded object size when the machine has none.
+func (rp *replayer) cache(ev *perfscript.Event) (*Cache, error) {
+	if c, ok := rp.caches[string(ev.Cache)]; ok {
+		return c, nil
+	}
+	name := string(ev.Cache)
+	c := rp.s.KmemCache(name)
+	if c == nil {
+		var err error
+		if c, err = rp.s.KmemCacheCreate(name, int(ev.BytesReq), 8, 0); err != nil {
+			return nil, err
+		}
+	}
+	rp.caches[name] = c
+	return c, nil
+}
+
+func (rp *replayer) slabFree(ev *perfscript.Event) {
+	if ev.Ptr == 0 {
+		rp.rep.NilFrees++
+		return
+	}
+	o, held := rp.objects[ev.Ptr]
+	if !held {
+		rp.rep.Unpaired++
+		return
+	}
+	rp.freeObject(rp.task(ev), ev.Ptr, o)
+	rp.rep.Replayed++
+}
+
+func (rp *replayer) freeObject(t *memalloc.Task, ptr uint64, o replayObject) {
+	delete(rp.objects, ptr)
+	var err error
+	if o.cache != nil {
+		err = rp.s.KmemCacheFree(t, o.cache, o.obj)
+	} else {
+		err = rp.s.Kfree(t, o.obj)
+	}
+	if err != nil {
+		rp.fail(&perfscript.Event{Kind: perfscript.Kfree}, 0, 0, err)
+	}
+}
+
+// vmapAlloc makes a recorded vmap area as a vmalloc of its size less the
+// guard page, with GFP_KERNEL (alloc_vmap_area records no mask).
+func (rp *replayer) vmapAlloc(ev *perfscript.Event) {
+	if ev.Failed {
+		rp.rep.Skipped++
+		return
+	}
+	t := rp.task(ev)
+	if old, held := rp.vmaps[ev.VAStart]; held {
+		rp.rep.Reallocated++
+		delete(rp.vmaps, ev.VAStart)
+		if err := rp.s.Vfree(t, old); err != nil {
+			rp.fail(&perfscript.Event{Kind: perfscript.FreeVmapArea}, 0, 0, err)
+		}
+	}
+	size := int64(ev.Size) - zone.PageSize
+	if size <= 0 {
+		size = int64(ev.Size)
+	}
+	o, err := rp.s.Vmalloc(t, int(size), gfp.Kernel)
+	rp.rep.Replayed++
+	if err != nil {
+		rp.fail(ev, gfp.Kernel, -size, err)
+		return
+	}
+	rp.vmaps[ev.VAStart] = o
+}
+
+func (rp *replayer) vmapFree(ev *perfscript.Event) {
+	o, held := rp.vmaps[ev.VAStart]
+	if !held {
+		rp.rep.Unpaired++
+		return
+	}
+	delete(rp.vmaps, ev.VAStart)
+	if err := rp.s.Vfree(rp.task(ev), o); err != nil {
+		rp.fail(ev, 0, 0, err)
+	}
+	rp.rep.Replayed++
+}
+
+// fail counts a failed allocation. sizeOrOrder is the order (≥ 0) or
+// minus the size.
+func (rp *replayer) fail(ev *perfscript.Event, mask gfp.Mask, sizeOrOrder int64, err error) {
+	k := failKey{kind: ev.Kind, mask: mask, order: -1}
+	if sizeOrOrder >= 0 {
+		k.order = int(sizeOrOrder)
+	} else {
+		k.size = -sizeOrOrder
+	}
+	f := rp.failures[k]
+	if f == nil {
+		f = &ReplayFailure{Event: ev.Kind.String(), Mask: mask, Order: k.order, Size: k.size, Err: err.Error()}
+		rp.failures[k] = f
+	}
+	f.Count++
+	if rp.s.oom.Panicked() {
+		rp.panicked = true
+	}
+}
+
+// sample records the free-page picture at capture time at.
+func (rp *replayer) sample(at int64) {
+	sm := ReplaySample{Time: at - rp.t0, Sim: rp.s.Now() - rp.sim0, Zones: make([]ReplayZoneSample, len(rp.zones))}
+	for i, z := range rp.zones {
+		fa := z.FreeArea()
+		zs := &sm.Zones[i]
+		for o := range fa {
+			sm.Free[o] += fa[o]
+			zs.FreePages += fa[o] << o
+			zs.FragIndex[o] = z.FragmentationIndex(zone.Order(o))
+			zs.Unusable[o] = z.UnusableIndex(zone.Order(o))
+		}
+		sm.FreePages += zs.FreePages
+		rz := &rp.rep.Zones[i]
+		free := zs.FreePages
+		rz.MinFree = min(rz.MinFree, free)
+		if free < rz.High {
+			rz.BelowHigh++
+		}
+		if free < rz.Low {
+			rz.BelowLow++
+			if rp.above[i] {
+				rz.Crossings++
+			}
+			rp.above[i] = false
+		} else {
+			rp.above[i] = true
+		}
+		if free < rz.Min {
+			rz.BelowMin++
+		}
+	}
+	rp.rep.Samples = append(rp.rep.Samples, sm)
+}
+
+// finish fills the report's totals.
+func (rp *replayer) finish() {
+	r := rp.rep
+	r.Tasks = len(rp.tasks)
+	r.SimElapsed = rp.s.Now() - rp.sim0
+	r.LiveBlocks = rp.pages.live
+	for _, c := range rp.pages.chunks {
+		for _, sl := range c {
+			if sl != 0 {
+				r.LivePages += 1 << (sl >> 48)
+			}
+		}
+	}
+	r.LiveObjects = int64(len(rp.objects))
+	r.LiveVmalloc = int64(len(rp.vmaps))
+	for _, f := range rp.failures {
+		r.Failures = append(r.Failures, *f)
+	}
+	sort.Slice(r.Failures, func(i, j int) bool {
+		a, b := r.Failures[i], r.Failures[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.Event != b.Event {
+			return a.Event < b.Event
+		}
+		if a.Mask != b.Mask {
+			return a.Mask < b.Mask
+		}
+		if a.Order != b.Order {
+			return a.Order < b.Order
+		}
+		return a.Size < b.Size
+	})
+	for i := range r.Zones {
+		if r.Zones[i].MinFree == math.MaxInt64 {
+			r.Zones[i].MinFree = 0
+		}
+	}
+	end := rp.s.replayActivity()
+	b := rp.base
+	r.Activity = ReplayActivity{
+		KswapdWakes:   end.KswapdWakes - b.KswapdWakes,
+		PgscanKswapd:  end.PgscanKswapd - b.PgscanKswapd,
+		PgscanDirect:  end.PgscanDirect - b.PgscanDirect,
+		PgstealKswapd: end.PgstealKswapd - b.PgstealKswapd,
+		PgstealDirect: end.PgstealDirect - b.PgstealDirect,
+		Allocstall:    end.Allocstall - b.Allocstall,
+		CompactStall:  end.CompactStall - b.CompactStall,
+		OOMKills:      end.OOMKills - b.OOMKills,
+		WarnAllocs:    end.WarnAllocs - b.WarnAllocs,
+		OOMReports:    end.OOMReports - b.OOMReports,
+		Panicked:      end.Panicked,
+	}
+}
+
+// replayActivity reads the counters ReplayActivity is made of.
+func (s *System) replayActivity() ReplayActivity {
+	var a ReplayActivity
+	for _, n := range s.alloc.Nodes() {
+		a.KswapdWakes += n.KswapdWakes()
+		a.PgscanKswapd += n.State(zone.NodePgscanKswapd)
+		a.PgscanDirect += n.State(zone.NodePgscanDirect)
+		a.PgstealKswapd += n.State(zone.NodePgstealKswapd)
+		a.PgstealDirect += n.State(zone.NodePgstealDirect)
+	}
+	for e := zone.VMAllocstallDMA; e <= zone.VMAllocstallDevice; e++ {
+		a.Allocstall += s.alloc.Event(e)
+	}
+	a.CompactStall = s.alloc.Event(zone.VMCompactStall)
+	a.OOMKills = s.alloc.Event(zone.VMOOMKill)
+	for _, r := range s.Reports() {
+		switch r.Kind {
+		case ReportAlloc:
+			a.WarnAllocs++
+		case ReportOOM:
+			a.OOMReports++
+		}
+	}
+	a.Panicked = s.oom.Panicked()
+	return a
+}
+
+// EventsPerSecond returns the replayed allocations and frees per second
+// of host time.
+func (r *ReplayReport) EventsPerSecond() float64 {
+	if r.Wall <= 0 {
+		return 0
+	}
+	return float64(r.Replayed) / r.Wall.Seconds()
+}
+
+// WriteText prints the report: what was replayed, what failed, the
+// watermarks and the fragmentation at the end, and what the machine did.
+// Host timings are left out, so the text is the same on every run.
+func (r *ReplayReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "capture: %d lines, %d events over %.3f s (%d malformed)\n",
+		r.Lines, r.Events, float64(r.End-r.Start)/1e9, r.Malformed)
+	fmt.Fprintf(&b, "replayed: %d allocations and frees by %d tasks; simulated time %.3f s\n",
+		r.Replayed, r.Tasks, float64(r.SimElapsed)/1e9)
+	for k := perfscript.Kind(0); k < perfscript.NrKinds; k++ {
+		if r.ByKind[k] > 0 {
+			fmt.Fprintf(&b, "  %-32s %8d\n", k, r.ByKind[k])
+		}
+	}
+	fmt.Fprintf(&b, "skipped: %d unpaired frees, %d kfree(NULL), %d lost frees redone, %d events not replayed\n",
+		r.Unpaired, r.NilFrees, r.Reallocated, r.Skipped)
+	fmt.Fprintf(&b, "held at the end: %d blocks (%d pages), %d slab objects, %d vmalloc areas\n",
+		r.LiveBlocks, r.LivePages, r.LiveObjects, r.LiveVmalloc)
+	if len(r.Failures) == 0 {
+		b.WriteString("failures: none\n")
+	} else {
+		b.WriteString("failures:\n")
+		for _, f := range r.Failures {
+			what := fmt.Sprintf("order:%d", f.Order)
+			if f.Order < 0 {
+				what = fmt.Sprintf("size:%d", f.Size)
+			}
+			fmt.Fprintf(&b, "  %6d × %s %s, mode:%#x(%s)\n", f.Count, f.Event, what, uint32(f.Mask), f.Mask)
+		}
+	}
+	b.WriteString("watermarks (pages; samples below each):\n")
+	for _, z := range r.Zones {
+		fmt.Fprintf(&b, "  %-22s min %6d low %6d high %6d  fewest free %8d  below high %d, low %d, min %d; crossed low %d times\n",
+			z.Name, z.Min, z.Low, z.High, z.MinFree, z.BelowHigh, z.BelowLow, z.BelowMin, z.Crossings)
+	}
+	if n := len(r.Samples); n > 0 {
+		first, last := r.Samples[0], r.Samples[n-1]
+		fmt.Fprintf(&b, "free blocks per order (%d samples), first and last:\n", n)
+		for _, sm := range []ReplaySample{first, last} {
+			fmt.Fprintf(&b, "  t=%8.3fs", float64(sm.Time)/1e9)
+			for _, c := range sm.Free {
+				fmt.Fprintf(&b, " %6d", c)
+			}
+			b.WriteByte('\n')
+		}
+		indices := func(title string, of func(ReplayZoneSample) [zone.NrPageOrders]int) {
+			b.WriteString(title)
+			for i, z := range r.Zones {
+				fmt.Fprintf(&b, "  %-22s", z.Name)
+				for _, v := range of(last.Zones[i]) {
+					fmt.Fprintf(&b, " %s", thousandths(v))
+				}
+				b.WriteByte('\n')
+			}
+		}
+		indices("fragmentation index at the end (order: value, -1.000 = a block is free):\n",
+			func(zs ReplayZoneSample) [zone.NrPageOrders]int { return zs.FragIndex })
+		indices("unusable free index at the end:\n",
+			func(zs ReplayZoneSample) [zone.NrPageOrders]int { return zs.Unusable })
+	}
+	a := r.Activity
+	fmt.Fprintf(&b, "machine: kswapd woken %d times; pgscan kswapd %d direct %d; pgsteal kswapd %d direct %d; allocstall %d; compact_stall %d; oom_kill %d; warn_alloc reports %d",
+		a.KswapdWakes, a.PgscanKswapd, a.PgscanDirect, a.PgstealKswapd, a.PgstealDirect, a.Allocstall, a.CompactStall, a.OOMKills, a.WarnAllocs)
+	b.WriteByte('\n')
+	if r.PanickedAt > 0 {
+		fmt.Fprintf(&b, "the machine panicked at line %d of the capture: the replay stopped there\n", r.PanickedAt)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// thousandths prints an index in thousandths as the kernel's debugfs
+// files do, "%d.%03d".
+func thousandths(v int) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%03d", sign, v/1000, v%1000)
+}
+
+// WriteFreePagesSVG draws the free pages of each order, summed over every
+// zone, over the capture's time: WriteFreePagesSVG of the report's
+// samples.
+func (r *ReplayReport) WriteFreePagesSVG(w io.Writer, title string) error {
+	t := make([]float64, len(r.Samples))
+	free := make([][zone.NrPageOrders]int64, len(r.Samples))
+	for i, sm := range r.Samples {
+		t[i] = float64(sm.Time) / 1e9
+		free[i] = sm.Free
+	}
+	return WriteFreePagesSVG(w, title, t, free)
+}

@@ -98,6 +98,21 @@ type Config struct {
 	// workqueues work without it, and a task that actually waits in a
 	// cycle gets ErrDeadlock either way.
 	Lockdep bool
+	// FaultInjection builds the fault-injection facilities in, as
+	// CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAILSLAB and
+	// CONFIG_FAULT_INJECTION_DEBUG_FS do: fail_page_alloc and failslab
+	// (System.SetFailPageAlloc, SetFailslab), /proc/<pid>/make-it-fail
+	// and /proc/<pid>/fail-nth (SetMakeItFail, SetFailNth) and
+	// FailScope. They start with the kernel's defaults, which inject
+	// nothing. Off by default: the allocator then keeps its hook-free
+	// fast path.
+	FaultInjection bool
+	// AllocProfiling turns on memory allocation profiling
+	// (CONFIG_MEM_ALLOC_PROFILING with vm.mem_profiling=1): every page
+	// and slab object is charged to its Go call site, and
+	// System.WriteAllocinfo prints /proc/allocinfo. Off by default: it
+	// costs a stack walk on every allocation (see BENCHMARKS.md).
+	AllocProfiling bool
 	// Nofail chooses what a __GFP_NOFAIL request that can never be
 	// satisfied does (seed 000): the kernel's answer, an error, a BUG,
 	// or a loop.

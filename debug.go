@@ -10,17 +10,21 @@ import (
 
 // allocHooks is what the System hangs on every page allocation and free
 // when a debug facility or lockdep is on: lockdep's fs_reclaim
-// annotation, page_owner. It is plugged in only then, so that a machine
-// without them keeps the allocator's hook-free fast path.
+// annotation, fail_page_alloc, page_owner, allocation profiling. It is
+// plugged in only then, so that a machine without them keeps the
+// allocator's hook-free fast path.
 //
-// Kernel: mm/page_alloc.c:prepare_alloc_pages() (might_alloc),
-// post_alloc_hook(), free_pages_prepare().
+// Kernel: mm/page_alloc.c:prepare_alloc_pages() (might_alloc,
+// should_fail_alloc_page), post_alloc_hook() (set_page_owner,
+// pgalloc_tag_add), free_pages_prepare() (pgalloc_tag_sub,
+// reset_page_owner).
 type allocHooks struct{ s *System }
 
 var (
 	_ zone.Hooks          = allocHooks{}
 	_ zone.FSReclaimHooks = allocHooks{}
 	_ slab.Hooks          = leakHooks{}
+	_ slab.TagHooks       = (*allocProfiler)(nil)
 )
 
 func (h allocHooks) MightAlloc(t *memalloc.Task, mask gfp.Mask) {
@@ -29,15 +33,26 @@ func (h allocHooks) MightAlloc(t *memalloc.Task, mask gfp.Mask) {
 	}
 }
 
-func (allocHooks) ShouldFailAlloc(*memalloc.Task, gfp.Mask, zone.Order) bool { return false }
+func (h allocHooks) ShouldFailAlloc(t *memalloc.Task, mask gfp.Mask, order zone.Order) bool {
+	if f := h.s.inject; f != nil {
+		return f.shouldFailAllocPage(t, mask, order)
+	}
+	return false
+}
 
 func (h allocHooks) PostAlloc(t *memalloc.Task, p zone.Page, order zone.Order, mask gfp.Mask) {
 	if po := h.s.pageOwner; po != nil {
 		po.SetPageOwner(t, p, order, mask)
 	}
+	if pr := h.s.prof; pr != nil {
+		pr.tagPages(p.PFN(), order)
+	}
 }
 
 func (h allocHooks) FreePrepare(_ *memalloc.Task, p zone.Page, _ zone.Order) {
+	if pr := h.s.prof; pr != nil {
+		pr.untagPages(p.PFN())
+	}
 	if po := h.s.pageOwner; po != nil {
 		po.ResetPageOwner(p)
 	}
@@ -67,10 +82,11 @@ func (h leakHooks) PostAlloc(t *memalloc.Task, _ *slab.Cache, addr uint64, size 
 
 func (h leakHooks) Free(t *memalloc.Task, _ *slab.Cache, addr uint64) { h.k.Free(t, addr) }
 
-// setupDebug builds the debug allocators Config.Debug asks for and plugs
-// the hooks in.
+// setupDebug builds the debug allocators Config.Debug asks for, fault
+// injection and allocation profiling, and plugs the hooks in.
 //
-// Kernel: mm/kmemleak.c:kmemleak_init(), mm/page_owner.c:init_page_owner().
+// Kernel: mm/kmemleak.c:kmemleak_init(), mm/page_owner.c:init_page_owner(),
+// mm/fail_page_alloc.c, mm/failslab.c, lib/alloc_tag.c:alloc_tag_init().
 func (s *System) setupDebug() error {
 	d := s.cfg.Debug
 	if d.PageOwner || d.Kmemleak {
@@ -89,7 +105,15 @@ func (s *System) setupDebug() error {
 		s.leak.SetDepot(s.depot)
 		s.slab.SetHooks(leakHooks{s.leak})
 	}
-	if s.cfg.Lockdep || d.PageOwner {
+	if s.cfg.FaultInjection {
+		s.inject = newFaultInject(s)
+		s.slab.SetShouldFailslab(s.inject.shouldFailslab)
+	}
+	if s.cfg.AllocProfiling {
+		s.prof = newAllocProfiler()
+		s.slab.SetTagHooks(s.prof)
+	}
+	if s.cfg.Lockdep || d.PageOwner || s.inject != nil || s.prof != nil {
 		s.alloc.SetHooks(allocHooks{s})
 	}
 	return nil

@@ -70,6 +70,10 @@ type System struct {
 	depot     *debugalloc.StackDepot
 	pageOwner *debugalloc.PageOwner
 	leak      *debugalloc.Kmemleak
+	// inject is fault injection (Config.FaultInjection) and prof
+	// allocation profiling (Config.AllocProfiling); nil while off.
+	inject *faultInject
+	prof   *allocProfiler
 	// wqOnce keys the workqueues' WARN_ONCE sites.
 	wqOnce bug.Once
 

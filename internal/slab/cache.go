@@ -95,6 +95,12 @@ type Allocator struct {
 	// hooks holds a *hooksBox; atomic so SetHooks may race with
 	// allocations.
 	hooks atomic.Pointer[hooksBox]
+	// shouldFail is should_failslab, nil without fault injection.
+	// Invariant: set before the first allocation, then immutable.
+	shouldFail ShouldFailFunc
+	// tags are the allocation-profiling hooks, nil without profiling.
+	// Invariant: set before the first allocation, then immutable.
+	tags TagHooks
 	// objcg records the charged objects by address. Protected by
 	// objcgMu.
 	objcgMu sync.Mutex
@@ -118,6 +124,28 @@ type Allocator struct {
 }
 
 type hooksBox struct{ h Hooks }
+
+// ShouldFailFunc is should_failslab: it decides, at the entry of an object
+// allocation (after might_alloc, with the caller's mask cut to
+// gfp_allowed_mask), whether fault injection fails it. A failed
+// allocation returns NULL (an error wrapping zone.ErrNoMemory) without
+// touching the cache.
+//
+// Kernel: mm/failslab.c:should_failslab(), mm/slub.c:slab_pre_alloc_hook().
+type ShouldFailFunc func(t *memalloc.Task, c *Cache, mask gfp.Mask) bool
+
+// TagHooks sees every object allocated and freed in a cache without
+// SLAB_NO_OBJ_EXT or SLAB_NOLEAKTRACE, as memory allocation profiling
+// does: bytes is the cache's object stride (s->size). Large kmallocs are
+// not objects: their pages are tagged by the page allocator's hooks. It
+// is called with no slab lock held.
+//
+// Kernel: mm/slub.c:alloc_tagging_slab_alloc_hook(),
+// alloc_tagging_slab_free_hook().
+type TagHooks interface {
+	TagAlloc(t *memalloc.Task, c *Cache, addr uint64, bytes int)
+	TagFree(t *memalloc.Task, c *Cache, addr uint64, bytes int)
+}
 
 // CacheArgs are the optional arguments of kmem_cache_create beyond size,
 // alignment and flags.
@@ -160,6 +188,10 @@ type Cache struct {
 	// nrSlabs, nrObjs, inuse are the totals over all slabs; partialFree
 	// the free objects of the slabs on the partial lists. Protected by mu.
 	nrSlabs, nrObjs, inuse, partialFree int
+	// failslab is SLAB_FAILSLAB, which sysfs may flip at any time.
+	// Atomic: the allocation path reads it without the cache lock, as
+	// the kernel's READ_ONCE of s->flags does.
+	failslab atomic.Bool
 }
 
 // New creates the slab allocator of a machine and its kmalloc caches:
@@ -209,6 +241,27 @@ func (s *Allocator) SetHooks(h Hooks) {
 		return
 	}
 	s.hooks.Store(&hooksBox{h})
+}
+
+// SetShouldFailslab installs should_failslab (nil removes it). Like the
+// page allocator's SetHooks, it must be called before the first
+// allocation.
+//
+// Kernel: mm/failslab.c:should_failslab().
+func (s *Allocator) SetShouldFailslab(f ShouldFailFunc) { s.shouldFail = f }
+
+// SetTagHooks installs the allocation-profiling hooks (nil removes them).
+// It must be called before the first allocation.
+//
+// Kernel: mm/slub.c:alloc_tagging_slab_alloc_hook().
+func (s *Allocator) SetTagHooks(h TagHooks) { s.tags = h }
+
+// tagHooksFor returns the tag hooks for c's objects, or nil.
+func (s *Allocator) tagHooksFor(c *Cache) TagHooks {
+	if s.tags == nil || c.flags&(NoObjExt|NoLeakTrace) != 0 {
+		return nil
+	}
+	return s.tags
 }
 
 func (s *Allocator) hooksFor(c *Cache) Hooks {
@@ -327,7 +380,19 @@ func (c *Cache) Align() int { return c.l.align }
 // Flags returns the cache's flags.
 //
 // Kernel: mm/slab.h:struct kmem_cache (flags).
-func (c *Cache) Flags() Flags { return c.flags }
+func (c *Cache) Flags() Flags {
+	if c.failslab.Load() {
+		return c.flags | Failslab
+	}
+	return c.flags
+}
+
+// SetFailslab sets or clears SLAB_FAILSLAB, which failslab's cache-filter
+// looks for. mmsim never merges caches, so the kernel's refusal of a
+// merged cache (refcount > 1: EINVAL) does not arise.
+//
+// Kernel: mm/slub.c:failslab_store().
+func (c *Cache) SetFailslab(on bool) { c.failslab.Store(on) }
 
 // Order is oo_order(s->oo): the order of a new slab when the page
 // allocator grants it.

@@ -67,14 +67,17 @@
 //     a seeded hash of the call site would make replays depend on addresses.
 //     KMALLOC_NO_OBJ_EXT aliases KMALLOC_NORMAL (need_kmalloc_no_objext is
 //     false without memory allocation profiling), so no kmalloc-no-objext-*.
-//   - The SLAB_* bit values follow the config in flags.go (KFENCE on,
-//     FAILSLAB, DEBUG_OBJECTS and KASAN_GENERIC off).
+//   - The SLAB_* bit values follow the config in flags.go (KFENCE and
+//     FAILSLAB on, DEBUG_OBJECTS and KASAN_GENERIC off).
 //
 // # Kernel map
 //
 //	kmem_cache_create            Allocator.CreateCache, CreateCacheArgs
 //	kmem_cache_alloc / _free     Cache.Alloc / Free (AllocSite, FreeSite)
 //	kmem_cache_shrink            Cache.Shrink
+//	should_failslab              Allocator.SetShouldFailslab (the root wires failslab)
+//	/sys/kernel/slab/*/failslab  Cache.SetFailslab (SLAB_FAILSLAB)
+//	alloc_tagging_slab_*_hook    Allocator.SetTagHooks, TagHooks
 //	kmalloc / kfree / ksize      Allocator.Kmalloc, KmallocSite, Kfree, KfreeSite, Ksize
 //	kmalloc_slab                 Allocator.KmallocCache
 //	kmalloc_size_roundup         Allocator.KmallocSizeRoundup

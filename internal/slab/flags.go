@@ -9,7 +9,8 @@ import (
 //
 // The bit numbers follow the kernel's enum _slab_flag_bits, whose optional
 // members move every later bit. mmsim models an x86_64 distribution config:
-// CONFIG_DEBUG_OBJECTS=n, CONFIG_FAILSLAB=n, CONFIG_MEMCG=y,
+// CONFIG_DEBUG_OBJECTS=n, CONFIG_FAILSLAB=y (mmsim models failslab; it is
+// armed at run time, as the kernel's is through debugfs), CONFIG_MEMCG=y,
 // CONFIG_KASAN_GENERIC=n, CONFIG_KFENCE=y, CONFIG_SLUB_TINY=n,
 // CONFIG_SLAB_OBJ_EXT=y on 64 bit.
 //
@@ -32,8 +33,8 @@ const (
 	// _SLAB_DEBUG_OBJECTS: CONFIG_DEBUG_OBJECTS=n
 	bitNoLeakTrace
 	bitNoMerge
-	// _SLAB_FAILSLAB: CONFIG_FAILSLAB=n
-	bitAccount // CONFIG_MEMCG=y
+	bitFailslab // CONFIG_FAILSLAB=y
+	bitAccount  // CONFIG_MEMCG=y
 	// _SLAB_KASAN: CONFIG_KASAN_GENERIC=n
 	bitNoUserFlags
 	bitSkipKFENCE // CONFIG_KFENCE=y
@@ -78,6 +79,11 @@ const (
 	NoLeakTrace Flags = 1 << bitNoLeakTrace
 	// NoMerge is SLAB_NO_MERGE: never merge with another cache.
 	NoMerge Flags = 1 << bitNoMerge
+	// Failslab is SLAB_FAILSLAB: failslab's cache-filter may fail the
+	// cache's allocations. kmem_cache_create does not take it (it is
+	// outside SLAB_FLAGS_PERMITTED); Cache.SetFailslab sets it, as
+	// /sys/kernel/slab/<cache>/failslab does.
+	Failslab Flags = 1 << bitFailslab
 	// Account is SLAB_ACCOUNT: every object is charged to the memcg.
 	Account Flags = 1 << bitAccount
 	// NoUserFlags is SLAB_NO_USER_FLAGS: slub_debug does not apply.
@@ -118,7 +124,7 @@ var flagNames = []struct {
 	{Poison, "SLAB_POISON"}, {Kmalloc, "SLAB_KMALLOC"}, {HWCacheAlign, "SLAB_HWCACHE_ALIGN"},
 	{CacheDMA, "SLAB_CACHE_DMA"}, {CacheDMA32, "SLAB_CACHE_DMA32"}, {StoreUser, "SLAB_STORE_USER"},
 	{Panic, "SLAB_PANIC"}, {TypesafeByRCU, "SLAB_TYPESAFE_BY_RCU"}, {Trace, "SLAB_TRACE"},
-	{NoLeakTrace, "SLAB_NOLEAKTRACE"}, {NoMerge, "SLAB_NO_MERGE"}, {Account, "SLAB_ACCOUNT"},
+	{NoLeakTrace, "SLAB_NOLEAKTRACE"}, {NoMerge, "SLAB_NO_MERGE"}, {Failslab, "SLAB_FAILSLAB"}, {Account, "SLAB_ACCOUNT"},
 	{NoUserFlags, "SLAB_NO_USER_FLAGS"}, {SkipKFENCE, "SLAB_SKIP_KFENCE"},
 	{ReclaimAccount, "SLAB_RECLAIM_ACCOUNT"}, {objectPoison, "__OBJECT_POISON"},
 	{cmpxchgDouble, "__CMPXCHG_DOUBLE"}, {NoObjExt, "SLAB_NO_OBJ_EXT"},

@@ -212,6 +212,9 @@ func (s *Allocator) KmallocSite(t *memalloc.Task, site string, size int, mask gf
 		if h := s.hooksFor(c); h != nil {
 			h.PostAlloc(t, c, addr, size, mask)
 		}
+		if th := s.tagHooksFor(c); th != nil {
+			th.TagAlloc(t, c, addr, c.l.size)
+		}
 	}
 	s.traceKmalloc(t, site, addr, size, c.l.size, mask)
 	return addr, err

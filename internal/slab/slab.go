@@ -182,6 +182,10 @@ func (c *Cache) allocObject(t *memalloc.Task, mask gfp.Mask) (uint64, error) {
 	if ma := c.s.opts.MightAlloc; ma != nil {
 		ma(t, mask)
 	}
+	if sf := c.s.shouldFail; sf != nil && sf(t, c, mask) {
+		// slab_pre_alloc_hook returns NULL: no object, no slab.
+		return 0, fmt.Errorf("%w: kmem_cache_alloc(%s, %s): failslab: fault injected", zone.ErrNoMemory, c.name, mask)
+	}
 	c.mu.Lock()
 	if sl := c.cpuSlab[cpu]; sl != nil && len(sl.free) > 0 {
 		addr := c.takeObjectLocked(sl)
@@ -446,6 +450,9 @@ func (c *Cache) release(t *memalloc.Task, sl *slab, addr uint64) error {
 		c.partialFree++
 	}
 	c.mu.Unlock()
+	if th := c.s.tagHooksFor(c); th != nil {
+		th.TagFree(t, c, addr, c.l.size)
+	}
 	c.unchargeObject(addr)
 	c.discardSlabs(t, discard)
 	return nil
@@ -499,6 +506,9 @@ func (c *Cache) AllocSite(t *memalloc.Task, site string, mask gfp.Mask) (uint64,
 	if err == nil {
 		if h := c.s.hooksFor(c); h != nil {
 			h.PostAlloc(t, c, addr, c.l.objectSize, mask)
+		}
+		if th := c.s.tagHooksFor(c); th != nil {
+			th.TagAlloc(t, c, addr, c.l.size)
 		}
 	}
 	if c.s.pa.Tracing() {

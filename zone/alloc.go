@@ -37,8 +37,17 @@ type Allocator struct {
 	totalreservePages atomic.Int64
 
 	trace *tracer
-	opts  Options
-	once  bug.Once
+	// watch says what watches allocations (watchHooks, watchTrace,
+	// watchExplain): anything set keeps them off the fast path's shortcut,
+	// which then costs one load. Atomic: every allocation reads it; the
+	// rare writers (New, SetHooks, Subscribe, Explain) set and clear bits.
+	watch atomic.Uint32
+	// explaining is the recorder of the Explain in progress, nil when none
+	// is. Atomic: allocations off the shortcut read it while Explain sets
+	// it; written only with explainMu held.
+	explaining atomic.Pointer[recorder]
+	opts       Options
+	once       bug.Once
 	// nopage rate-limits warn_alloc: one report per 10 s of simulated
 	// time, shared by every caller.
 	nopage sim.Ratelimit
@@ -59,6 +68,8 @@ type Allocator struct {
 	// directMap is the x86-64 direct map of the present memory. Invariant:
 	// set by New, never replaced; it locks itself.
 	directMap *DirectMap
+	// explainMu serializes Explain calls: one explanation at a time.
+	explainMu sync.Mutex
 }
 
 // Hooks is what later layers hang on every allocation and free: fault
@@ -182,6 +193,9 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 			}
 		}
 		a.sysctl.MinFreeKbytes = minFreeKbytes(lowmem)
+	}
+	if opts.Hooks != nil {
+		a.watch.Or(watchHooks)
 	}
 	a.setupWmarks()
 	a.setupLowmemReserve()
@@ -338,13 +352,26 @@ func (a *Allocator) zoneOfSlow(pfn PFN) *Zone {
 // Subscribe registers f to receive every tracepoint event from now on. f
 // runs on the goroutine that hit the tracepoint, sometimes with allocator
 // locks held: it must be quick and must not call back into the allocator.
-func (a *Allocator) Subscribe(f func(Event)) { a.trace.subscribe(f) }
+func (a *Allocator) Subscribe(f func(Event)) {
+	a.trace.subscribe(f)
+	a.watch.Or(watchTrace)
+}
+
+// The bits of Allocator.watch.
+const (
+	watchHooks   uint32 = 1 << iota // Options.Hooks is set
+	watchTrace                      // a tracepoint subscriber listens
+	watchExplain                    // an Explain is recording
+)
 
 // allocContext is what one allocation carries through the allocator.
 //
 // Kernel: mm/internal.h:struct alloc_context.
 type allocContext struct {
-	t         *memalloc.Task
+	t *memalloc.Task
+	// rec records the allocation for Explain; nil for every allocation
+	// but the explained one, and every recording site tests it first.
+	rec       *recorder
 	zonelist  []*Zone
 	highest   gfp.ZoneType
 	mt        gfp.Migratetype
@@ -426,11 +453,17 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 			a.warnOnceGFP(t, mask, "__alloc_frozen_pages_noprof", "mm/page_alloc.c:__alloc_frozen_pages_noprof",
 				"order %d > MAX_PAGE_ORDER (%d)", order, MaxPageOrder)
 		}
+		if r, nested := a.explainFor(t); r != nil && !nested {
+			r.refusedOrder(mask, order)
+		}
 		return Page{}, invalidError("order %d: the buddy allocator hands out orders 0..%d", order, MaxPageOrder)
 	}
+	req := mask
 	mask &= a.allowedMask
 	mask = t.GFPContext(mask)
-	if a.opts.Hooks == nil && !a.trace.enabled() && (mask&gfp.Account == 0 || a.kmem.charger == nil) {
+	// One test keeps the common case on the shortcut: nothing watches (no
+	// hooks, no tracing, no Explain: a.watch), and no kmem accounting.
+	if a.watch.Load() == 0 && (mask&gfp.Account == 0 || a.kmem.charger == nil) {
 		if pfn, ok := a.allocFast(t, mask, order); ok {
 			if mask&gfp.Zero != 0 {
 				a.clearPages(order)
@@ -438,18 +471,69 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 			return Page{pfn: pfn}, nil
 		}
 	}
-	ac := allocContext{t: t}
+	if r, nested := a.explainFor(t); r != nil {
+		return a.allocPagesExplained(r, nested, t, req, mask, order)
+	}
+	return a.allocPages(t, mask, order, nil)
+}
+
+// allocPagesExplained is AllocPages for the task Explain records: the
+// explained request is recorded step by step; an allocation the task makes
+// inside it (its reclaim's, its compaction's, a hook's) is recorded as one
+// step.
+func (a *Allocator) allocPagesExplained(r *recorder, nested bool, t *memalloc.Task, req, mask gfp.Mask, order Order) (Page, error) {
+	if nested {
+		p, err := a.allocPages(t, mask, order, nil)
+		res := "ok: " + p.String()
+		if err != nil {
+			res = "failed: " + err.Error()
+		}
+		pf := ""
+		if t.Flags()&memalloc.PFMemalloc != 0 {
+			pf = ", under PF_MEMALLOC"
+		}
+		r.addf(StepNested, nil, "nested allocation by the same task while the explained one is in progress "+
+			"(from its reclaim, compaction or a hook%s): order %d %s -> %s", pf, order, mask, res)
+		return p, err
+	}
+	r.begin(req, mask)
+	p, err := a.allocPages(t, mask, order, r)
+	r.phase = recDone // a later request of t, even inside ExplainOptions.Alloc, is not this one
+	return p, err
+}
+
+// allocPages is AllocPages past the fast path's shortcut: prepare, the
+// hooks, the fast path proper, the slow path, the kmem charge. rec is the
+// Explain recorder, nil unless this is the explained request.
+//
+// Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof().
+func (a *Allocator) allocPages(t *memalloc.Task, mask gfp.Mask, order Order, rec *recorder) (Page, error) {
+	ac := allocContext{t: t, rec: rec}
 	if err := a.prepare(&ac, mask); err != nil {
 		a.report(t, bug.Bug, "mm/page_alloc.c:prepare_alloc_pages", "VM_BUG_ON: "+err.Error())
+		if rec != nil {
+			rec.addf(StepRefused, nil, "prepare_alloc_pages: gfp_zone: %v: VM_BUG_ON, the request is refused (a BUG)", err)
+		}
 		return Page{}, fmt.Errorf("%w: gfp_zone: %w", ErrBug, err)
+	}
+	if rec != nil {
+		rec.prepared(&ac, mask)
 	}
 	// gfp_migratetype runs after gfp_zone, as in prepare_alloc_pages.
 	if mask.MobilityConflict() {
+		if rec != nil {
+			rec.addf(StepRefused, nil, "gfp_migratetype: __GFP_MOVABLE and __GFP_RECLAIMABLE together: VM_WARN_ON, "+
+				"and mmsim refuses the request (the kernel would index its lists out of bounds)")
+		}
 		return Page{}, a.mobilityConflict(t, mask)
 	}
 	if h := a.opts.Hooks; h != nil {
 		h.MightAlloc(t, mask)
 		if h.ShouldFailAlloc(t, mask, order) {
+			if rec != nil {
+				rec.addf(StepRefused, nil, "prepare_alloc_pages: should_fail_alloc_page: fault injection fails the request "+
+					"(NULL, no slow path, no warning, no mm_page_alloc)")
+			}
 			// prepare_alloc_pages fails: NULL, before mm_page_alloc fires.
 			return Page{}, &AllocError{Order: order, Mask: mask, Reason: "fault injection"}
 		}
@@ -458,6 +542,9 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	if ac.nofragment {
 		af |= allocNoFragment
 	}
+	if rec != nil {
+		rec.freelist("fast path", mask, af)
+	}
 	pfn, ok := a.getPageFromFreelist(&ac, mask, order, af)
 	var err error
 	if !ok {
@@ -465,12 +552,21 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	if ok && mask&gfp.Account != 0 && a.kmem.charger != nil {
 		if err = a.chargeKmem(t, pfn, order, mask); err != nil {
+			if rec != nil {
+				rec.addf(StepCharge, nil, "__GFP_ACCOUNT: the memcg kmem charge failed (%v): the block is freed "+
+					"and the request returns NULL", err)
+			}
 			ok = false
+		} else if rec != nil {
+			rec.addf(StepCharge, nil, "__GFP_ACCOUNT: __memcg_kmem_charge_page charged %d pages to the task's memcg", 1<<order)
 		}
 	}
 	a.traceAlloc(t, pfn, ok, order, mask, ac.mt)
 	if !ok {
 		return Page{}, err
+	}
+	if rec != nil {
+		rec.addf(StepGotPage, a.ZoneOf(pfn), "got %s order %d migratetype %s", Page{pfn: pfn}, order, ac.mt)
 	}
 	p := Page{pfn: pfn}
 	if mask&gfp.Zero != 0 {
@@ -564,6 +660,9 @@ func (a *Allocator) traceAlloc(t *memalloc.Task, pfn PFN, ok bool, order Order, 
 // Kernel: mm/page_alloc.c:get_page_from_freelist().
 func (a *Allocator) getPageFromFreelist(ac *allocContext, mask gfp.Mask, order Order, af allocFlags) (PFN, bool) {
 	if ac.preferred < 0 {
+		if ac.rec != nil {
+			ac.rec.addf(StepZoneSkip, nil, "first_zones_zonelist: no zone up to %s in the zonelist: nothing to walk", ac.highest)
+		}
 		return 0, false
 	}
 	r := a.opts.SlowPath.Reclaim
@@ -577,40 +676,74 @@ retry:
 			continue
 		}
 		if noFallback && len(a.nodes) > 1 && z.node != pref.node {
+			if ac.rec != nil {
+				ac.rec.addf(StepZoneSkip, z, "ALLOC_NOFRAGMENT: the walk reached node %d, remote from the preferred zone's: "+
+					"restart it without ALLOC_NOFRAGMENT (fragmenting locally beats going remote)", z.node.id)
+			}
 			af &^= allocNoFragment
 			goto retry
 		}
 		// On several nodes, leave nodes whose kswapd is already at work
 		// for a second pass.
 		if skipKswapd && r.KswapdRunning(z.node) {
+			if ac.rec != nil {
+				ac.rec.addf(StepZoneSkip, z, "kswapd of node %d is running: left for a second pass", z.node.id)
+			}
 			skipped = true
 			continue
 		}
 		if z.flags.Load()&zoneBelowHigh == 0 {
 			if z.watermarkFast0(order, z.wmarkPages(WmarkHigh), ac.highest, af) ||
 				z.watermarkRest(order, z.wmarkPages(WmarkHigh), ac.highest, af) {
+				if ac.rec != nil {
+					ac.rec.watermark(z, order, WmarkHigh, ac.highest, af, true, "above the high watermark: no other check")
+				}
 				goto try
+			}
+			if ac.rec != nil {
+				ac.rec.watermark(z, order, WmarkHigh, ac.highest, af, false, "sets ZONE_BELOW_HIGH")
 			}
 			z.flags.Or(zoneBelowHigh)
 		}
 		if !z.watermarkFast0(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) &&
 			!z.watermarkRest(order, z.wmarkPages(int(af&allocWmarkMask)), ac.highest, af) {
 			if af&allocNoWatermarks == 0 {
+				if ac.rec != nil {
+					ac.rec.watermark(z, order, int(af&allocWmarkMask), ac.highest, af, false, "next zone (node_reclaim_mode 0)")
+				}
 				continue
 			}
+			if ac.rec != nil {
+				ac.rec.watermark(z, order, int(af&allocWmarkMask), ac.highest, af, false,
+					"but ALLOC_NO_WATERMARKS: take a page anyway")
+			}
+		} else if ac.rec != nil {
+			ac.rec.watermark(z, order, int(af&allocWmarkMask), ac.highest, af, true, "")
 		}
 	try:
 		if pfn, ok := a.rmqueue(ac, z, order, mask, af); ok {
 			return pfn, true
 		}
+		if ac.rec != nil {
+			ac.rec.addf(StepBuddy, z, "rmqueue: no block of order %d for %s: next zone", order, AllocFlags(af))
+		}
 	}
 	if skipKswapd && skipped {
+		if ac.rec != nil {
+			ac.rec.addf(StepZoneSkip, nil, "second pass, over the nodes whose kswapd is running")
+		}
 		skipKswapd = false
 		goto retry
 	}
 	if noFallback {
+		if ac.rec != nil {
+			ac.rec.addf(StepZoneSkip, nil, "ALLOC_NOFRAGMENT: no zone could serve without fragmenting: walk again without it")
+		}
 		af &^= allocNoFragment
 		goto retry
+	}
+	if ac.rec != nil {
+		ac.rec.addf(StepZoneSkip, nil, "get_page_from_freelist: no zone had a block")
 	}
 	return 0, false
 }
@@ -633,10 +766,10 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 	var pfn PFN
 	ok := false
 	if pcpAllowedOrder(order) {
-		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af, s, hit, local)
+		pfn, ok = z.rmqueuePCPList(ac.t, order, ac.mt, af, s, hit, local, ac.rec)
 	}
 	if !ok {
-		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt, s, hit, local)
+		pfn, ok = z.rmqueueBuddy(ac.t, order, af, ac.mt, s, hit, local, ac.rec)
 	}
 	if ok && !hit {
 		z.numaRemote[NumaMiss].Add(1)
@@ -647,6 +780,10 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 	}
 	if af&allocKswapd != 0 && z.flags.Load()&zoneBoostedWatermark != 0 {
 		z.flags.And(^zoneBoostedWatermark)
+		if ac.rec != nil {
+			ac.rec.addf(StepKswapd, z, "rmqueue: ZONE_BOOSTED_WATERMARK set and ALLOC_KSWAPD: clear it and wakeup_kswapd "+
+				"(order 0, highest zone %s) to reclaim the boost", z.typ)
+		}
 		a.wakeupKswapd(ac.t, z, 0, 0, z.typ)
 	}
 	z.sometimes()

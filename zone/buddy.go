@@ -206,7 +206,7 @@ func (z *Zone) delAndExpand(pfn PFN, low, high Order, mt gfp.Migratetype) {
 // the lists of mt, and splits it to the order.
 //
 // Kernel: mm/page_alloc.c:__rmqueue_smallest().
-func (z *Zone) rmqueueSmallest(t *memalloc.Task, order Order, mt gfp.Migratetype) (PFN, bool) {
+func (z *Zone) rmqueueSmallest(t *memalloc.Task, order Order, mt gfp.Migratetype, rec *recorder) (PFN, bool) {
 	for o := order; o <= MaxPageOrder; o++ {
 		l := &z.free[o][mt]
 		if l.empty() {
@@ -214,6 +214,9 @@ func (z *Zone) rmqueueSmallest(t *memalloc.Task, order Order, mt gfp.Migratetype
 		}
 		pfn := z.mm.pfnAt(l.head)
 		z.delAndExpand(pfn, order, o, mt)
+		if rec != nil {
+			rec.smallest(z, order, o, mt, pfn)
+		}
 		if z.trace.enabled() {
 			z.trace.emit(t, Event{Kind: EvPageAllocZoneLocked, PFN: pfn, Order: order,
 				Migratetype: mt, PercpuRefill: pcpAllowedOrder(order) && int(mt) < gfp.MigratePCPTypes})
@@ -238,28 +241,32 @@ const (
 // rmqueue takes a block for the order and migratetype, falling back to other
 // types with increasing risk of fragmentation: the requested lists, then
 // claiming a block of another type, then stealing a single block of it.
-// mmsim models no CMA, so the CMA steps never apply.
+// mmsim models no CMA, so the CMA steps never apply. rec records for
+// Explain (nil: no recording).
 //
 // Kernel: mm/page_alloc.c:__rmqueue().
-func (z *Zone) rmqueue(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, mode *rmqMode) (PFN, bool) {
+func (z *Zone) rmqueue(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, mode *rmqMode, rec *recorder) (PFN, bool) {
 	switch *mode {
 	case rmqNormal:
-		if pfn, ok := z.rmqueueSmallest(t, order, mt); ok {
+		if pfn, ok := z.rmqueueSmallest(t, order, mt, rec); ok {
 			return pfn, true
 		}
 		fallthrough
 	case rmqClaim:
-		if pfn, ok := z.rmqueueClaim(t, order, mt, af); ok {
+		if pfn, ok := z.rmqueueClaim(t, order, mt, af, rec); ok {
 			*mode = rmqNormal // the preferred list was replenished
 			return pfn, true
 		}
 		fallthrough
 	case rmqSteal:
 		if af&allocNoFragment == 0 {
-			if pfn, ok := z.rmqueueSteal(t, order, mt); ok {
+			if pfn, ok := z.rmqueueSteal(t, order, mt, rec); ok {
 				*mode = rmqSteal
 				return pfn, true
 			}
+		} else if rec != nil {
+			rec.addf(StepFallback, z, "__rmqueue: ALLOC_NOFRAGMENT: no __rmqueue_steal of a block smaller than a pageblock "+
+				"for order %d %s", order, mt)
 		}
 	}
 	return 0, false
@@ -297,7 +304,7 @@ func (z *Zone) findFallback(order Order, mt gfp.Migratetype, claimable bool) (fb
 // to claim its pageblock for the requested type.
 //
 // Kernel: mm/page_alloc.c:__rmqueue_claim().
-func (z *Zone) rmqueueClaim(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags) (PFN, bool) {
+func (z *Zone) rmqueueClaim(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, rec *recorder) (PFN, bool) {
 	minOrder := order
 	if order < PageblockOrder && af&allocNoFragment != 0 {
 		minOrder = PageblockOrder
@@ -305,13 +312,17 @@ func (z *Zone) rmqueueClaim(t *memalloc.Task, order Order, mt gfp.Migratetype, a
 	for o := MaxPageOrder; o >= minOrder; o-- {
 		fb, found, noClaim := z.findFallback(o, mt, true)
 		if noClaim {
+			if rec != nil {
+				rec.addf(StepFallback, z, "__rmqueue_claim: should_try_claim_block says no for a %s request below order %d: "+
+					"no claim", mt, o+1)
+			}
 			break
 		}
 		if !found {
 			continue
 		}
 		head := z.mm.pfnAt(z.free[o][fb].head)
-		if pfn, ok := z.tryToClaimBlock(t, head, o, order, mt, fb, af); ok {
+		if pfn, ok := z.tryToClaimBlock(t, head, o, order, mt, fb, af, rec); ok {
 			z.traceExtfrag(t, pfn, order, o, mt, fb)
 			return pfn, true
 		}
@@ -323,7 +334,7 @@ func (z *Zone) rmqueueClaim(t *memalloc.Task, order Order, mt gfp.Migratetype, a
 // changing its pageblock's type.
 //
 // Kernel: mm/page_alloc.c:__rmqueue_steal().
-func (z *Zone) rmqueueSteal(t *memalloc.Task, order Order, mt gfp.Migratetype) (PFN, bool) {
+func (z *Zone) rmqueueSteal(t *memalloc.Task, order Order, mt gfp.Migratetype, rec *recorder) (PFN, bool) {
 	for o := order; o <= MaxPageOrder; o++ {
 		fb, found, _ := z.findFallback(o, mt, false)
 		if !found {
@@ -331,6 +342,11 @@ func (z *Zone) rmqueueSteal(t *memalloc.Task, order Order, mt gfp.Migratetype) (
 		}
 		pfn := z.mm.pfnAt(z.free[o][fb].head)
 		z.delAndExpand(pfn, order, o, fb)
+		if rec != nil {
+			rec.addf(StepFallback, z, "fallback: __rmqueue_steal took an order-%d %s block at pfn %#x for a %s request "+
+				"of order %d, leaving its pageblock %s (mm_page_alloc_extfrag fragmenting=%d)",
+				o, fb, uint64(pfn), mt, order, z.blockMT(pfn), b2i(o < PageblockOrder))
+		}
 		z.traceExtfrag(t, pfn, order, o, mt, fb)
 		return pfn, true
 	}
@@ -354,19 +370,35 @@ func (z *Zone) traceExtfrag(t *memalloc.Task, pfn PFN, order, fallbackOrder Orde
 // it is free or compatible.
 //
 // Kernel: mm/page_alloc.c:try_to_claim_block().
-func (z *Zone) tryToClaimBlock(t *memalloc.Task, pfn PFN, cur, order Order, mt, blockMT gfp.Migratetype, af allocFlags) (PFN, bool) {
+func (z *Zone) tryToClaimBlock(t *memalloc.Task, pfn PFN, cur, order Order, mt, blockMT gfp.Migratetype, af allocFlags, rec *recorder) (PFN, bool) {
 	if cur >= PageblockOrder {
 		z.delFree(pfn, cur, blockMT)
 		z.accountFree(-(1 << cur), blockMT)
 		z.changePageblockRange(pfn, cur, mt)
 		z.accountFree(z.expand(pfn, order, cur, mt), mt)
+		if rec != nil {
+			rec.addf(StepFallback, z, "fallback: __rmqueue_claim took a free order-%d %s block at pfn %#x for a %s request "+
+				"of order %d: claimed the whole block (pageblocks re-typed %s)", cur, blockMT, uint64(pfn), mt, order, mt)
+		}
 		return pfn, true
 	}
-	if z.boostWatermark() && af&allocKswapd != 0 {
+	boosted := z.boostWatermark()
+	if boosted && af&allocKswapd != 0 {
 		z.flags.Or(zoneBoostedWatermark)
+	}
+	if rec != nil && boosted {
+		flag := ""
+		if af&allocKswapd != 0 {
+			flag = " and set ZONE_BOOSTED_WATERMARK (ALLOC_KSWAPD)"
+		}
+		rec.addf(StepFallback, z, "boost_watermark: a fallback into a %s pageblock raised watermark_boost to %d%s",
+			blockMT, z.boost.Load(), flag)
 	}
 	start, free, movable, ok := z.prepMoveFreepagesBlock(pfn, true)
 	if !ok {
+		if rec != nil {
+			rec.addf(StepFallback, z, "try_to_claim_block: the pageblock of pfn %#x straddles the zone's edge: not claimed", uint64(pfn))
+		}
 		return 0, false
 	}
 	var alike int64
@@ -379,7 +411,16 @@ func (z *Zone) tryToClaimBlock(t *memalloc.Task, pfn PFN, cur, order Order, mt, 
 	if free+alike >= 1<<(PageblockOrder-1) || z.node.alloc.mobilityDisabled {
 		z.moveFreepagesBlock(start, blockMT, mt)
 		z.setBlockMT(start, mt)
-		return z.rmqueueSmallest(t, order, mt)
+		if rec != nil {
+			rec.addf(StepFallback, z, "fallback: __rmqueue_claim stole pageblock %#x from %s for %s (claimed the whole block: "+
+				"free %d + compatible %d >= %d of %d pages)", uint64(start), blockMT, mt, free, alike,
+				1<<(PageblockOrder-1), PageblockNrPages)
+		}
+		return z.rmqueueSmallest(t, order, mt, rec)
+	}
+	if rec != nil {
+		rec.addf(StepFallback, z, "try_to_claim_block: pageblock %#x of %s has free %d + compatible %d < %d pages: not claimed",
+			uint64(start), blockMT, free, alike, 1<<(PageblockOrder-1))
 	}
 	return 0, false
 }
@@ -550,18 +591,27 @@ func (z *Zone) unreserveHighatomicLocked(mt gfp.Migratetype, force bool) bool {
 // allocation later.
 //
 // Kernel: mm/page_alloc.c:rmqueue_buddy().
-func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype, owner uint8, hit, local bool) (PFN, bool) {
+func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp.Migratetype, owner uint8, hit, local bool, rec *recorder) (PFN, bool) {
 	z.mu.Lock()
 	var pfn PFN
 	ok := false
 	if af&allocHighAtomic != 0 {
-		pfn, ok = z.rmqueueSmallest(t, order, mtHighAtomic)
+		pfn, ok = z.rmqueueSmallest(t, order, mtHighAtomic, rec)
+		if rec != nil {
+			rec.addOK(StepHighatomic, z, ok, "rmqueue_buddy: ALLOC_HIGHATOMIC tries the MIGRATE_HIGHATOMIC reserve first: %s",
+				gotOrEmpty(ok))
+		}
 	}
 	if !ok {
 		mode := rmqNormal
-		pfn, ok = z.rmqueue(t, order, mt, af, &mode)
+		pfn, ok = z.rmqueue(t, order, mt, af, &mode, rec)
 		if !ok && af&(allocOOM|allocNonBlock) != 0 {
-			pfn, ok = z.rmqueueSmallest(t, order, mtHighAtomic)
+			pfn, ok = z.rmqueueSmallest(t, order, mtHighAtomic, rec)
+			if rec != nil {
+				rec.addOK(StepHighatomic, z, ok, "rmqueue_buddy: nothing in the normal lists; %s may take from the "+
+					"MIGRATE_HIGHATOMIC reserve: %s", AllocFlags(af&(allocOOM|allocNonBlock)),
+					gotOrEmpty(ok))
+			}
 		}
 	}
 	if ok {
@@ -570,7 +620,11 @@ func (z *Zone) rmqueueBuddy(t *memalloc.Task, order Order, af allocFlags, mt gfp
 			z.countMovable(pfn, order, 1)
 		}
 		if af&allocHighAtomic != 0 {
+			before := z.reservedHighatomic
 			z.reserveHighatomicLocked(pfn, order)
+			if rec != nil {
+				rec.reserveHighatomic(z, pfn, before)
+			}
 		}
 		z.stats.pgalloc += 1 << order
 		if hit {
@@ -593,3 +647,10 @@ func multFrac(x, n, d int64) int64 { return (x/d)*n + (x%d)*n/d }
 //
 // Kernel: include/linux/align.h:ALIGN().
 func alignUp(x, a int64) int64 { return (x + a - 1) &^ (a - 1) }
+
+func gotOrEmpty(ok bool) string {
+	if ok {
+		return "got a block"
+	}
+	return "empty"
+}

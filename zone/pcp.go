@@ -241,11 +241,22 @@ func (z *Zone) nrPCPAlloc(p *pcpLists, order Order) int {
 //
 // Kernel: mm/page_alloc.c:rmqueue_bulk().
 func (z *Zone) rmqueueBulk(t *memalloc.Task, order Order, count int, l *deque, mt gfp.Migratetype, af allocFlags) int {
+	return z.rmqueueBulkRec(t, order, count, l, mt, af, nil)
+}
+
+// rmqueueBulkRec is rmqueueBulk recording for Explain into rec (nil: no
+// recording): its fallbacks step by step, its plain takes as a count.
+//
+// Kernel: mm/page_alloc.c:rmqueue_bulk().
+func (z *Zone) rmqueueBulkRec(t *memalloc.Task, order Order, count int, l *deque, mt gfp.Migratetype, af allocFlags, rec *recorder) int {
 	mode := rmqNormal
+	if rec != nil {
+		rec.bulk = true
+	}
 	z.mu.Lock()
 	i := 0
 	for ; i < count; i++ {
-		pfn, ok := z.rmqueue(t, order, mt, af, &mode)
+		pfn, ok := z.rmqueue(t, order, mt, af, &mode, rec)
 		if !ok {
 			break
 		}
@@ -254,6 +265,9 @@ func (z *Zone) rmqueueBulk(t *memalloc.Task, order Order, count int, l *deque, m
 		l.pushBack(off)
 	}
 	z.mu.Unlock()
+	if rec != nil {
+		rec.bulk = false
+	}
 	return i
 }
 
@@ -261,7 +275,7 @@ func (z *Zone) rmqueueBulk(t *memalloc.Task, order Order, count int, l *deque, m
 // from the buddy lists when it is empty.
 //
 // Kernel: mm/page_alloc.c:rmqueue_pcplist(), __rmqueue_pcplist().
-func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, owner uint8, hit, local bool) (PFN, bool) {
+func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype, af allocFlags, owner uint8, hit, local bool, rec *recorder) (PFN, bool) {
 	p := &z.pcp[t.CPU()]
 	p.mu.Lock()
 	p.freeCount >>= 1
@@ -270,13 +284,24 @@ func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype,
 		batch := z.nrPCPAlloc(p, order)
 		if af&allocHighAtomic != 0 {
 			p.mu.Unlock()
+			if rec != nil {
+				rec.addf(StepPCP, z, "rmqueue_pcplist: CPU %d's pcp list order %d migratetype %s empty, and "+
+					"ALLOC_HIGHATOMIC never refills it: go to the buddy allocator", t.CPU(), order, mt)
+			}
 			return 0, false
 		}
-		p.count += z.rmqueueBulk(t, order, batch, l, mt, af) << order
+		got := z.rmqueueBulkRec(t, order, batch, l, mt, af, rec)
+		p.count += got << order
+		if rec != nil {
+			rec.pcpRefill(z, t.CPU(), order, mt, batch, got)
+		}
 		if l.n == 0 {
 			p.mu.Unlock()
 			return 0, false
 		}
+	} else if rec != nil {
+		rec.addf(StepPCP, z, "rmqueue_pcplist: pcp list order %d migratetype %s of CPU %d holds %d blocks (pcp count %d, "+
+			"high %d, batch %d): take the first", order, mt, t.CPU(), l.n, p.count, p.high, p.batch)
 	}
 	pfn := z.pcpTake(p, l, order, owner, hit, local)
 	p.mu.Unlock()

@@ -165,9 +165,9 @@ func (n *Node) KswapdRequest() (Order, gfp.ZoneType) {
 // unless the node is already balanced for it.
 //
 // Kernel: mm/vmscan.c:wakeup_kswapd().
-func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order Order, highest gfp.ZoneType) {
+func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order Order, highest gfp.ZoneType) string {
 	if z.managed == 0 {
-		return
+		return "zone not managed: nothing to do"
 	}
 	n := z.node
 	n.kswapd.mu.Lock()
@@ -181,15 +181,18 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 	if n.Balanced(order, highest) && !n.watermarkBoosted(highest) {
 		if c := a.opts.SlowPath.Compact; c != nil && mask&gfp.DirectReclaim == 0 {
 			c.WakeKcompactd(n, order, highest)
+			return "pgdat_balanced and not boosted: kswapd not woken; the request cannot reclaim, so wakeup_kcompactd instead"
 		}
-		return
+		return "pgdat_balanced and not boosted: kswapd not woken"
 	}
 	n.kswapd.mu.Lock()
 	n.kswapd.wakes++
 	n.kswapd.mu.Unlock()
 	if r := a.opts.SlowPath.Reclaim; r != nil {
 		r.WakeKswapd(n, order, highest, mask)
+		return "woken (kswapd_order and kswapd_highest_zoneidx raised to the request's)"
 	}
+	return "would be woken, but the machine has no reclaim"
 }
 
 // Balanced reports whether some managed zone of the node up to highest
@@ -233,7 +236,11 @@ func (a *Allocator) wakeAllKswapds(ac *allocContext, mask gfp.Mask, order Order)
 		if z.typ > ac.highest || z.managed == 0 || z.node == last {
 			continue
 		}
-		a.wakeupKswapd(ac.t, z, mask, order, ac.highest)
+		what := a.wakeupKswapd(ac.t, z, mask, order, ac.highest)
+		if ac.rec != nil {
+			ac.rec.addf(StepKswapd, nil, "wake_all_kswapds: wakeup_kswapd node %d order %d highest zone %s: %s",
+				z.node.id, order, ac.highest, what)
+		}
 		last = z.node
 	}
 }
@@ -283,21 +290,35 @@ func (a *Allocator) pfmemallocFlags(t *memalloc.Task, mask gfp.Mask) allocFlags 
 // Kernel: mm/page_alloc.c:__alloc_pages_slowpath().
 func (a *Allocator) slowpath(ac *allocContext, mask gfp.Mask, order Order) (PFN, bool, error) {
 	t := ac.t
+	rec := ac.rec
 	canDirectReclaim := mask.AllowsBlocking()
 	canCompact := canDirectReclaim && mask.CompactionAllowed()
 	nofail := mask&gfp.NoFail != 0
 	costly := order > CostlyOrder
 	sp := a.opts.SlowPath
 	start := a.now()
+	if rec != nil {
+		rec.slowpathEntry(mask, order, canDirectReclaim, canCompact, costly, nofail)
+	}
 
 	if nofail {
 		if !canDirectReclaim {
 			a.warnOnce("nofail-nonblocking", "mm/page_alloc.c:__alloc_pages_slowpath",
 				"WARN_ON_ONCE(!can_direct_reclaim): __GFP_NOFAIL request %s cannot direct-reclaim", mask.Mode())
+			if rec != nil {
+				rec.add(Step{Kind: StepWarn, Site: "mm/page_alloc.c:__alloc_pages_slowpath",
+					Text: "WARN_ON_ONCE(!can_direct_reclaim): __GFP_NOFAIL without __GFP_DIRECT_RECLAIM (" +
+						rec.removedBy(gfp.DirectReclaim) + ") is not supported: it may return NULL (once per boot)"})
+			}
 		}
 		if t.Flags()&memalloc.PFMemalloc != 0 {
 			a.warnOnce("nofail-pfmemalloc", "mm/page_alloc.c:__alloc_pages_slowpath",
 				"WARN_ON_ONCE(current->flags & PF_MEMALLOC): __GFP_NOFAIL request %s from a PF_MEMALLOC task", mask.Mode())
+			if rec != nil {
+				rec.add(Step{Kind: StepWarn, Site: "mm/page_alloc.c:__alloc_pages_slowpath",
+					Text: "WARN_ON_ONCE(current->flags & PF_MEMALLOC): a __GFP_NOFAIL request from a task that " +
+						"cannot reclaim can only loop waiting for others (once per boot)"})
+			}
 		}
 	}
 
@@ -322,7 +343,14 @@ func (a *Allocator) slowpath(ac *allocContext, mask gfp.Mask, order Order) (PFN,
 		compactFirst, compactPrio = true, CompactPrioAsync
 	}
 	af = gfpToAllocFlags(mask, order)
+	if rec != nil {
+		rec.compactFirst(order, costly, canCompact, compactFirst, ac.mt, mask)
+		rec.allocFlags(mask, order, af)
+	}
 	if ac.preferred < 0 {
+		if rec != nil {
+			rec.addf(StepNoPage, nil, "first_zones_zonelist: no zone up to %s: goto nopage", ac.highest)
+		}
 		goto nopage
 	}
 retry:
@@ -330,63 +358,140 @@ retry:
 		a.opts.Advance(a.opts.RetryCost)
 	}
 	if limit := a.opts.StallLimit; limit > 0 && loop != "" && a.now()-start > limit {
+		if rec != nil {
+			rec.addf(StepDeadlock, nil, "mmsim stall limit: %s in __alloc_pages_slowpath (limit %s), looping through %s: "+
+				"ErrDeadlock (the kernel would retry for ever)", fmtNs(a.now()-start), fmtNs(limit), loop)
+		}
 		return 0, false, a.stallDeadlock(t, mask, order, a.now()-start, loop)
 	}
 	if af&allocKswapd != 0 {
 		a.wakeAllKswapds(ac, mask, order)
+	}
+	if rec != nil {
+		rec.freelist("slow path", mask, af)
 	}
 	if pfn, ok := a.getPageFromFreelist(ac, mask, order, af); ok {
 		return pfn, true, nil
 	}
 	if reserve := a.pfmemallocFlags(t, mask); reserve != 0 {
 		af = reserve | af&allocKswapd
+		if rec != nil {
+			rec.reserves(mask, reserve, af, retryReserves)
+		}
 		if retryReserves {
 			retryReserves = false
+			if rec != nil {
+				rec.retry("can_retry_reserves: the first change of the alloc flags retries at once")
+			}
 			goto retry
 		}
-	} else if af&allocCPUSet == 0 && retryReserves {
-		retryReserves = false
-		goto retry
+	} else {
+		if rec != nil {
+			rec.reserves(mask, 0, af, retryReserves)
+		}
+		if af&allocCPUSet == 0 && retryReserves {
+			retryReserves = false
+			if rec != nil {
+				rec.retry("no ALLOC_CPUSET: the nodemask is dropped; the first such change retries at once (can_retry_reserves)")
+			}
+			goto retry
+		}
 	}
 	if !canDirectReclaim {
+		if rec != nil {
+			rec.addf(StepNoPage, nil, "!can_direct_reclaim (%s): the caller will not reclaim: goto nopage", rec.removedBy(gfp.DirectReclaim))
+		}
 		goto nopage
 	}
 	// The recursion guard: a task already reclaiming must not reclaim.
 	if t.Flags()&memalloc.PFMemalloc != 0 {
+		if rec != nil {
+			rec.addf(StepNoPage, nil, "current->flags & PF_MEMALLOC: avoid recursion of direct reclaim: goto nopage")
+		}
 		goto nopage
 	}
-	a.checkStallWarn(t, mask, order, start)
+	{
+		stall, why := a.checkStallWarn(t, mask, order, start)
+		if rec != nil && stall >= allocStallWarn {
+			rec.add(Step{Kind: StepStall, OK: why == stallReported, Elapsed: stall, Text: fmt.Sprintf(
+				"check_alloc_stall_warn: %s in the slow path (>= ALLOC_STALL_WARN_MSECS 10 s): %s", fmtNs(stall), why)})
+		}
+	}
 	if !compactFirst {
 		if pfn, ok := a.directReclaim(ac, mask, order, af, &progress); ok {
 			return pfn, true, nil
 		}
+	} else if rec != nil {
+		rec.addf(StepReclaim, nil, "compact_first: no direct reclaim in this round, compaction first")
 	}
 	if pfn, ok := a.directCompact(ac, mask, order, af, compactPrio, &compactResult); ok {
 		return pfn, true, nil
 	}
 	if compactFirst {
 		if mask&(gfp.NoRetry|gfp.ThisNode) == gfp.NoRetry|gfp.ThisNode {
+			if rec != nil {
+				rec.addf(StepNoPage, nil, "compact_first with __GFP_NORETRY|__GFP_THISNODE (a THP fault trying the local "+
+					"node): compaction failed, no reclaim: goto nopage")
+			}
 			goto nopage
 		}
 		if mask&gfp.NoRetry == 0 {
 			compactPrio = CompactPrioSyncLight
 		}
 		compactFirst = false
+		if rec != nil {
+			prio := "compact_priority back to DEF_COMPACT_PRIORITY (COMPACT_PRIO_SYNC_LIGHT)"
+			if mask&gfp.NoRetry != 0 {
+				prio = "__GFP_NORETRY keeps the lowered COMPACT_PRIO_ASYNC"
+			}
+			rec.retry("compact_first done: reclaim and compact from now on; " + prio)
+		}
 		goto retry
 	}
 	if mask&gfp.NoRetry != 0 {
+		if rec != nil {
+			rec.addf(StepNoPage, nil, "__GFP_NORETRY: do not loop: goto nopage (after one round of reclaim and compaction)")
+		}
 		goto nopage
 	}
 	if costly && (!canCompact || mask&gfp.RetryMayFail == 0) {
+		if rec != nil {
+			why := "without __GFP_RETRY_MAYFAIL"
+			if !canCompact {
+				why = "that cannot compact (" + rec.removedBy(gfp.IO) + ")"
+			}
+			rec.addf(StepNoPage, nil, "costly order %d > PAGE_ALLOC_COSTLY_ORDER %s: no retry: goto nopage", order, why)
+		}
 		goto nopage
+	}
+	if rec != nil {
+		rec.noRestart()
 	}
 	if a.shouldReclaimRetry(ac, mask, order, af, progress > 0, &noProgress) {
 		loop = "should_reclaim_retry (reclaimable pages would meet the min watermark)"
+		if rec != nil {
+			rec.retry("should_reclaim_retry")
+		}
 		goto retry
 	}
-	if progress > 0 && canCompact && a.shouldCompactRetry(ac, order, af, compactResult, &compactPrio, &compactRetries) {
-		loop = "should_compact_retry"
-		goto retry
+	if progress > 0 && canCompact {
+		ok := a.shouldCompactRetry(ac, order, af, compactResult, &compactPrio, &compactRetries)
+		if rec != nil {
+			rec.compactRetry(order, compactResult, compactPrio, compactRetries, ok)
+		}
+		if ok {
+			loop = "should_compact_retry"
+			if rec != nil {
+				rec.retry("should_compact_retry")
+			}
+			goto retry
+		}
+	} else if rec != nil {
+		why := "no reclaim progress (compaction needs free order-0 pages to work with)"
+		if !canCompact {
+			why = "the request cannot compact (" + rec.removedBy(gfp.IO) + ")"
+		}
+		rec.addf(StepCompactRetry, nil, "should_compact_retry not consulted: %s", why)
 	}
 	{
 		pfn, ok, oomProgress := a.mayOOM(ac, mask, order)
@@ -394,6 +499,13 @@ retry:
 			return pfn, true, nil
 		}
 		if sp.OOM != nil && sp.OOM.IsVictim(t) && (af&allocOOM != 0 || mask&gfp.NoMemalloc != 0) {
+			if rec != nil {
+				why := "ALLOC_OOM"
+				if af&allocOOM == 0 {
+					why = "__GFP_NOMEMALLOC"
+				}
+				rec.addf(StepNoPage, nil, "tsk_is_oom_victim(current) with %s: avoid looping with no watermarks: goto nopage", why)
+			}
 			goto nopage
 		}
 		if oomProgress {
@@ -401,6 +513,10 @@ retry:
 				// Only the NOFAIL fallback "progressed": with no reclaim
 				// and no OOM killer nothing can ever free memory, and
 				// the kernel would goto retry for ever.
+				if rec != nil {
+					rec.addf(StepDeadlock, nil, "mmsim: __GFP_NOFAIL with neither reclaim nor an OOM killer: nothing can "+
+						"ever free memory, and the kernel would goto retry for ever: ErrDeadlock")
+				}
 				return 0, false, a.nofailDeadlock(mask, order)
 			}
 			noProgress = 0
@@ -409,13 +525,28 @@ retry:
 				loop += ": out_of_memory() never kills for a request without __GFP_FS"
 			}
 			loop += ")"
+			if rec != nil {
+				rec.retry("the OOM killer made progress: no_progress_loops = 0")
+			}
 			goto retry
+		}
+		if rec != nil {
+			rec.addf(StepNoPage, nil, "__alloc_pages_may_oom made no progress: fall through to nopage")
 		}
 	}
 nopage:
+	if rec != nil {
+		rec.noRestart()
+	}
 	if nofail {
 		if !canDirectReclaim {
+			if rec != nil {
+				rec.addf(StepNoFail, nil, "nopage: __GFP_NOFAIL but !can_direct_reclaim: the unreasonable request gets NULL: goto fail")
+			}
 			goto fail
+		}
+		if rec != nil {
+			rec.freelist("nopage: __GFP_NOFAIL: __alloc_pages_cpuset_fallback with ALLOC_MIN_RESERVE (ALLOC_CPUSET first)", mask, allocMinReserve|allocCPUSet)
 		}
 		if pfn, ok := a.cpusetFallback(ac, mask, order, allocMinReserve); ok {
 			return pfn, true, nil
@@ -423,13 +554,26 @@ nopage:
 		if sp.Reclaim == nil && sp.OOM == nil {
 			// The kernel would goto retry for ever: nothing here can
 			// free memory, so say so instead of hanging.
+			if rec != nil {
+				rec.addf(StepDeadlock, nil, "mmsim: __GFP_NOFAIL with neither reclaim nor an OOM killer: nothing can "+
+					"ever free memory, and the kernel would goto retry for ever: ErrDeadlock")
+			}
 			return 0, false, a.nofailDeadlock(mask, order)
 		}
 		loop = "the __GFP_NOFAIL retry at nopage"
+		if rec != nil {
+			rec.retry("__GFP_NOFAIL never fails: cond_resched, goto retry")
+		}
 		goto retry
 	}
 fail:
-	a.warnAlloc(t, mask, order)
+	{
+		why := a.warnAllocWhy(t, mask, fmt.Sprintf("page allocation failure: order:%d", order))
+		if rec != nil {
+			rec.add(Step{Kind: StepFailed, Site: "mm/page_alloc.c:warn_alloc", Text: fmt.Sprintf(
+				"fail: warn_alloc(\"page allocation failure: order:%d\", mode:%s): %s; return NULL", order, mask.Mode(), why)})
+		}
+	}
 	return 0, false, &AllocError{Order: order, Mask: mask}
 }
 
@@ -456,6 +600,9 @@ func (a *Allocator) cpusetFallback(ac *allocContext, mask gfp.Mask, order Order,
 	if pfn, ok := a.getPageFromFreelist(ac, mask, order, af|allocCPUSet); ok {
 		return pfn, true
 	}
+	if ac.rec != nil {
+		ac.rec.freelist("__alloc_pages_cpuset_fallback: again without ALLOC_CPUSET", mask, af)
+	}
 	return a.getPageFromFreelist(ac, mask, order, af)
 }
 
@@ -467,29 +614,53 @@ func (a *Allocator) cpusetFallback(ac *allocContext, mask gfp.Mask, order Order,
 func (a *Allocator) directReclaim(ac *allocContext, mask gfp.Mask, order Order, af allocFlags, progress *int64) (PFN, bool) {
 	*progress = 0
 	r := a.opts.SlowPath.Reclaim
+	rec := ac.rec
 	if r == nil {
+		if rec != nil {
+			rec.addf(StepReclaim, nil, "__alloc_pages_direct_reclaim: the machine has no reclaim: no progress")
+		}
 		return 0, false
 	}
 	t := ac.t
 	// Reclaim allocates to free memory: it must use the reserves and
 	// must not recurse into reclaim.
 	fsr := a.NeedReclaim(t, mask)
+	if rec != nil {
+		rec.reclaimAllowed(mask, fsr)
+	}
 	if fsr {
 		a.FSReclaimAcquire(t)
 	}
+	began := a.now()
 	cookie := t.SaveMemalloc()
 	*progress = r.TryToFreePages(t, ac.zonelist, order, mask, ac.highest)
 	t.Restore(cookie)
 	if fsr {
 		a.FSReclaimRelease(t)
 	}
+	if rec != nil {
+		rec.add(Step{Kind: StepReclaim, Pages: *progress, OK: *progress > 0, Elapsed: a.now() - began, Text: fmt.Sprintf(
+			"direct reclaim: try_to_free_pages(order %d, %s) -> %d pages reclaimed, in %s of simulated time "+
+				"(throttle_direct_reclaim and writeback waits included)", order, mask, *progress, fmtNs(a.now()-began))})
+	}
 	if *progress == 0 {
 		return 0, false
 	}
 	drained := false
 	for {
+		if rec != nil {
+			what := "after direct reclaim"
+			if drained {
+				what = "after unreserving and draining"
+			}
+			rec.freelist(what, mask, af)
+		}
 		if pfn, ok := a.getPageFromFreelist(ac, mask, order, af); ok || drained {
 			return pfn, ok
+		}
+		if rec != nil {
+			rec.addf(StepReclaim, nil, "progress but no page (the pcp lists may hold it): "+
+				"unreserve_highatomic_pageblock(force=false), drain_all_pages, try once more")
 		}
 		a.unreserveHighatomic(ac, false)
 		a.DrainAllPages(t)
@@ -534,12 +705,21 @@ func (a *Allocator) FSReclaimRelease(t *memalloc.Task) {
 // Kernel: mm/page_alloc.c:__alloc_pages_direct_compact().
 func (a *Allocator) directCompact(ac *allocContext, mask gfp.Mask, order Order, af allocFlags, prio int, result *CompactResult) (PFN, bool) {
 	c := a.opts.SlowPath.Compact
+	rec := ac.rec
 	if order == 0 || c == nil {
 		*result = CompactSkipped
+		if rec != nil {
+			why := "order 0: __alloc_pages_direct_compact returns at once (compaction makes high orders)"
+			if order > 0 {
+				why = "the machine has no compaction: COMPACT_SKIPPED"
+			}
+			rec.addf(StepCompact, nil, "%s", why)
+		}
 		return 0, false
 	}
 	t := ac.t
 	// Compaction allocates to free memory, like reclaim.
+	began := a.now()
 	cookie := t.SaveMemalloc()
 	var page PFN
 	var captured bool
@@ -548,6 +728,17 @@ func (a *Allocator) directCompact(ac *allocContext, mask gfp.Mask, order Order, 
 	if captured {
 		*result = CompactSuccess
 	}
+	if rec != nil {
+		text := fmt.Sprintf("direct compaction: try_to_compact_pages(order %d, prio %s) under PF_MEMALLOC -> %s, in %s "+
+			"of simulated time", order, compactPrioName(prio), compactResultName(*result), fmtNs(a.now()-began))
+		switch {
+		case captured:
+			text += fmt.Sprintf("; captured the block at pfn %#x (capture_control)", uint64(page))
+		case *result == CompactSkipped || *result == CompactDeferred:
+			text += ": no attempt, no COMPACTSTALL"
+		}
+		rec.add(Step{Kind: StepCompact, OK: captured || *result == CompactSuccess, Elapsed: a.now() - began, Text: text})
+	}
 	if *result == CompactSkipped || *result == CompactDeferred {
 		return 0, false
 	}
@@ -555,6 +746,9 @@ func (a *Allocator) directCompact(ac *allocContext, mask gfp.Mask, order Order, 
 	a.CountEvent(VMCompactStall, 1)
 	pfn, ok := page, captured
 	if !ok {
+		if rec != nil {
+			rec.freelist("after direct compaction", mask, af)
+		}
 		pfn, ok = a.getPageFromFreelist(ac, mask, order, af)
 	}
 	if ok {
@@ -574,6 +768,7 @@ func (a *Allocator) directCompact(ac *allocContext, mask gfp.Mask, order Order, 
 //
 // Kernel: mm/page_alloc.c:should_reclaim_retry().
 func (a *Allocator) shouldReclaimRetry(ac *allocContext, mask gfp.Mask, order Order, af allocFlags, progress bool, noProgress *int) bool {
+	rec := ac.rec
 	if progress && order <= CostlyOrder {
 		*noProgress = 0
 	} else {
@@ -591,19 +786,40 @@ func (a *Allocator) shouldReclaimRetry(ac *allocContext, mask gfp.Mask, order Or
 				reclaimable = r.ReclaimablePages(z)
 			}
 			available := reclaimable + z.freePages.Load()
-			if z.watermarkOKFree(order, z.wmark[WmarkMin].Load()+z.boost.Load(), ac.highest, af, available) {
+			ok := z.watermarkOKFree(order, z.wmark[WmarkMin].Load()+z.boost.Load(), ac.highest, af, available)
+			if rec != nil {
+				rec.reclaimRetryZone(z, order, ac.highest, af, reclaimable, available, *noProgress, ok)
+			}
+			if ok {
 				ret = true
 				break
 			}
 		}
+	} else if rec != nil {
+		rec.add(Step{Kind: StepReclaimRetry, Text: fmt.Sprintf("should_reclaim_retry: no_progress_loops %d > "+
+			"MAX_RECLAIM_RETRIES (%d): no retry", *noProgress, MaxReclaimRetries)})
 	}
 	if !ret {
-		return a.unreserveHighatomic(ac, true)
+		if rec != nil {
+			rec.addf(StepReclaimRetry, nil, "should_reclaim_retry: no zone would meet its min watermark even with every "+
+				"reclaimable page freed: before OOM, exhaust the highatomic reserve")
+		}
+		ok := a.unreserveHighatomic(ac, true)
+		if rec != nil && ok {
+			rec.addf(StepReclaimRetry, nil, "should_reclaim_retry: a highatomic pageblock was unreserved: retry")
+		}
+		return ok
 	}
 	// A workqueue worker that loops without sleeping would stall its
 	// pool's concurrency management: it sleeps a tick.
 	if ac.t.Flags()&memalloc.PFWQWorker != 0 {
+		began := a.now()
 		a.sleep(sim.Jiffy)
+		if rec != nil {
+			rec.add(Step{Kind: StepSleep, Elapsed: a.now() - began, Text: "should_reclaim_retry: PF_WQ_WORKER: " +
+				"schedule_timeout_uninterruptible(1) instead of cond_resched, so the workqueue sees it congested (" +
+				fmtNs(a.now()-began) + ")"})
+		}
 	}
 	return true
 }
@@ -650,31 +866,70 @@ func (a *Allocator) shouldCompactRetry(ac *allocContext, order Order, af allocFl
 // Kernel: mm/page_alloc.c:__alloc_pages_may_oom().
 func (a *Allocator) mayOOM(ac *allocContext, mask gfp.Mask, order Order) (PFN, bool, bool) {
 	t := ac.t
+	rec := ac.rec
 	// Another task is handling the OOM: it will free memory; count it as
 	// progress, sleep a tick and try again.
 	if !a.oomLock.TryLock() {
+		began := a.now()
 		a.sleep(sim.Jiffy)
+		if rec != nil {
+			rec.add(Step{Kind: StepSleep, Elapsed: a.now() - began, Text: "__alloc_pages_may_oom: oom_lock is held by " +
+				"another task, which is making progress for us: did_some_progress = 1, " +
+				"schedule_timeout_uninterruptible(1) (" + fmtNs(a.now()-began) + ")"})
+		}
 		return 0, false, true
 	}
 	defer a.oomLock.Unlock()
 	// A parallel OOM kill may have freed memory: look once more, at the
 	// high watermark, so that this attempt cannot itself cause a kill.
-	if pfn, ok := a.getPageFromFreelist(ac, (mask|gfp.Hardwall)&^gfp.DirectReclaim, order, allocWmarkHigh|allocCPUSet); ok {
+	hmask := (mask | gfp.Hardwall) &^ gfp.DirectReclaim
+	if rec != nil {
+		rec.freelist("__alloc_pages_may_oom: oom_lock taken; one more look at the high watermark for a parallel OOM kill",
+			hmask, allocWmarkHigh|allocCPUSet)
+	}
+	if pfn, ok := a.getPageFromFreelist(ac, hmask, order, allocWmarkHigh|allocCPUSet); ok {
 		return pfn, true, false
 	}
+	var skip string
 	switch {
-	case t.Flags()&memalloc.PFDumpCore != 0, order > CostlyOrder,
-		mask&(gfp.RetryMayFail|gfp.ThisNode) != 0, ac.highest < gfp.ZoneNormal:
+	case t.Flags()&memalloc.PFDumpCore != 0:
+		skip = "PF_DUMPCORE: coredumps can quickly deplete all memory reserves"
+	case order > CostlyOrder:
+		skip = fmt.Sprintf("order %d > PAGE_ALLOC_COSTLY_ORDER: the OOM killer will not help higher order allocations", order)
+	case mask&gfp.RetryMayFail != 0:
+		skip = "__GFP_RETRY_MAYFAIL: the caller has a more reasonable fallback than shooting a random task"
+	case mask&gfp.ThisNode != 0:
+		skip = "__GFP_THISNODE: the OOM killer may not free memory on a specific node"
+	case ac.highest < gfp.ZoneNormal:
+		skip = fmt.Sprintf("highest zone %s < ZONE_NORMAL: the OOM killer does not needlessly kill tasks for lowmem", ac.highest)
+	}
+	if skip != "" {
+		if rec != nil {
+			rec.addf(StepOOM, nil, "__alloc_pages_may_oom: OOM killer not invoked: %s", skip)
+		}
 		return 0, false, false
 	}
 	oom := a.opts.SlowPath.OOM
+	began := a.now()
 	killed := oom != nil && oom.OutOfMemory(t, mask, order, ac.highest)
+	if rec != nil {
+		rec.outOfMemory(mask, oom != nil, killed, a.now()-began)
+	}
 	if !killed && mask&gfp.NoFail != 0 {
 		a.warnOnceGFP(t, mask, "nofail-oom", "mm/page_alloc.c:__alloc_pages_may_oom",
 			"WARN_ON_ONCE_GFP(__GFP_NOFAIL): the OOM killer made no progress for %s", mask.Mode())
+		if rec != nil {
+			rec.add(Step{Kind: StepWarn, Site: "mm/page_alloc.c:__alloc_pages_may_oom", Text: "WARN_ON_ONCE_GFP(__GFP_NOFAIL): " +
+				"out_of_memory() made no progress, but a __GFP_NOFAIL request counts as progress anyway " +
+				"(silent under __GFP_NOWARN; once per boot)"})
+		}
 	}
 	if killed || mask&gfp.NoFail != 0 {
 		if mask&gfp.NoFail != 0 {
+			if rec != nil {
+				rec.freelist("__alloc_pages_may_oom: __GFP_NOFAIL: __alloc_pages_cpuset_fallback with ALLOC_NO_WATERMARKS "+
+					"(ALLOC_CPUSET first)", mask, allocNoWatermarks|allocCPUSet)
+			}
 			if pfn, ok := a.cpusetFallback(ac, mask, order, allocNoWatermarks); ok {
 				return pfn, true, true
 			}
@@ -694,6 +949,7 @@ func (a *Allocator) unreserveHighatomic(ac *allocContext, force bool) bool {
 		}
 		z.mu.Lock()
 		ok := z.unreserveHighatomicLocked(ac.mt, force)
+		reserved := z.reservedHighatomic
 		warn := z.pendingWarn
 		z.pendingWarn = ""
 		z.mu.Unlock()
@@ -701,8 +957,19 @@ func (a *Allocator) unreserveHighatomic(ac *allocContext, force bool) bool {
 			a.warnOnce("unreserve_highatomic_pageblock", "mm/page_alloc.c:unreserve_highatomic_pageblock", "%s", warn)
 		}
 		if ok {
+			if ac.rec != nil {
+				ac.rec.addOK(StepHighatomic, z, true, "unreserve_highatomic_pageblock(force=%t): a MIGRATE_HIGHATOMIC pageblock "+
+					"went back to %s (nr_reserved_highatomic now %d)", force, ac.mt, reserved)
+			}
 			return true
 		}
+	}
+	if ac.rec != nil {
+		what := "no zone had a highatomic pageblock to give back"
+		if !force {
+			what += " (without force, a zone keeps its last reserved pageblock)"
+		}
+		ac.rec.addf(StepHighatomic, nil, "unreserve_highatomic_pageblock(force=%t): %s", force, what)
 	}
 	return false
 }
@@ -763,8 +1030,13 @@ func (a *Allocator) warnAlloc(t *memalloc.Task, mask gfp.Mask, order Order) {
 //
 // Kernel: mm/page_alloc.c:warn_alloc().
 func (a *Allocator) WarnAlloc(t *memalloc.Task, mask gfp.Mask, msg string) {
+	a.warnAllocWhy(t, mask, msg)
+}
+
+// warnAllocWhy is WarnAlloc, saying what it did, for Explain.
+func (a *Allocator) warnAllocWhy(t *memalloc.Task, mask gfp.Mask, msg string) string {
 	if mask&gfp.NoWarn != 0 {
-		return
+		return "silent: __GFP_NOWARN"
 	}
 	// The rate limit is consulted before the DMA test, as the kernel's
 	// short-circuit order does: a silenced DMA request uses the token.
@@ -772,12 +1044,16 @@ func (a *Allocator) WarnAlloc(t *memalloc.Task, mask gfp.Mask, msg string) {
 	if suppressed > 0 {
 		a.report(t, bug.Alloc, "lib/ratelimit.c:___ratelimit", fmt.Sprintf("warn_alloc: %d callbacks suppressed", suppressed))
 	}
-	if !ok || (mask&gfp.DMA != 0 && !a.hasManagedDMA()) {
-		return
+	if !ok {
+		return "silent: rate limited (nopage_rs: one report per 10 s)"
+	}
+	if mask&gfp.DMA != 0 && !a.hasManagedDMA() {
+		return "silent: a GFP_DMA request on a machine without ZONE_DMA memory"
 	}
 	text := fmt.Sprintf("%s: %s, mode:%s, nodemask=(null),cpuset=/,mems_allowed=%s",
 		t.Comm(), msg, mask.Mode(), a.memsAllowed())
 	a.report(t, bug.Alloc, "mm/page_alloc.c:warn_alloc", text+a.memInfo(t, mask))
+	return "reported"
 }
 
 // memInfo is warn_alloc_show_mem's block, for the zones up to the
@@ -801,20 +1077,29 @@ func (a *Allocator) memInfo(t *memalloc.Task, mask gfp.Mask) string {
 // simulated time in the slow path.
 //
 // Kernel: mm/page_alloc.c:check_alloc_stall_warn().
-func (a *Allocator) checkStallWarn(t *memalloc.Task, mask gfp.Mask, order Order, start int64) {
+func (a *Allocator) checkStallWarn(t *memalloc.Task, mask gfp.Mask, order Order, start int64) (stall int64, why string) {
 	now := a.now()
-	stall := now - start
-	if stall < allocStallWarn || now < a.stallWarnNext.Load() || mask&gfp.NoWarn != 0 {
-		return
+	stall = now - start
+	switch {
+	case stall < allocStallWarn:
+		return stall, "below 10 s"
+	case now < a.stallWarnNext.Load():
+		return stall, "not reported: one stall warning per 10 s for the whole machine"
+	case mask&gfp.NoWarn != 0:
+		return stall, "not reported: __GFP_NOWARN"
 	}
 	// One stall warning per 10 s for the whole machine.
 	if next := a.stallWarnNext.Load(); now < next || !a.stallWarnNext.CompareAndSwap(next, now+allocStallWarn) {
-		return
+		return stall, "not reported: one stall warning per 10 s for the whole machine"
 	}
 	a.report(t, bug.Alloc, "mm/page_alloc.c:check_alloc_stall_warn", fmt.Sprintf(
 		"%s: page allocation stall for %d secs: order:%d, mode:%s nodemask=(null),cpuset=/,mems_allowed=%s",
 		t.Comm(), stall/1e9, order, mask.Mode(), a.memsAllowed())+a.memInfo(t, mask))
+	return stall, stallReported
 }
+
+// stallReported is checkStallWarn's answer when it printed.
+const stallReported = `reported ("page allocation stall for N secs")`
 
 func (a *Allocator) hasManagedDMA() bool {
 	for _, n := range a.nodes {
@@ -868,4 +1153,11 @@ func (a *Allocator) SetSlowPath(sp SlowPath) { a.opts.SlowPath = sp }
 // SetHooks plugs the allocation hooks in (Options.Hooks), for layers built
 // after the allocator (slab, the debug allocators, lockdep). Like
 // SetSlowPath it must be called before the first allocation.
-func (a *Allocator) SetHooks(h Hooks) { a.opts.Hooks = h }
+func (a *Allocator) SetHooks(h Hooks) {
+	a.opts.Hooks = h
+	if h != nil {
+		a.watch.Or(watchHooks)
+	} else {
+		a.watch.And(^watchHooks)
+	}
+}

@@ -29,25 +29,43 @@ func (z *Zone) unusableFree(order Order, af allocFlags) int64 {
 //
 // Kernel: mm/page_alloc.c:__zone_watermark_ok().
 func (z *Zone) watermarkOKFree(order Order, mark int64, highest gfp.ZoneType, af allocFlags, free int64) bool {
-	minMark := mark
 	free -= z.unusableFree(order, af)
-	if af&allocReserves != 0 {
-		if af&allocMinReserve != 0 {
-			minMark -= minMark / 2
-			if af&allocNonBlock != 0 {
-				minMark -= minMark / 4
-			}
-		}
-		if af&allocOOM != 0 {
-			minMark -= minMark / 2
-		}
-	}
-	if free <= minMark+z.lowmemReserve[highest] {
+	if free <= reserveMin(mark, af)+z.lowmemReserve[highest] {
 		return false
 	}
 	if order == 0 {
 		return true
 	}
+	return z.suitableFreeList(order, af)
+}
+
+// reserveMin is the mark a request with alloc flags af must stay above:
+// lowered by half for ALLOC_MIN_RESERVE, a further quarter for
+// ALLOC_NON_BLOCK with it, and by half for ALLOC_OOM, each step in integer
+// division. ALLOC_NON_BLOCK alone lowers nothing.
+//
+// Kernel: mm/page_alloc.c:__zone_watermark_ok().
+func reserveMin(mark int64, af allocFlags) int64 {
+	if af&allocReserves != 0 {
+		if af&allocMinReserve != 0 {
+			mark -= mark / 2
+			if af&allocNonBlock != 0 {
+				mark -= mark / 4
+			}
+		}
+		if af&allocOOM != 0 {
+			mark -= mark / 2
+		}
+	}
+	return mark
+}
+
+// suitableFreeList reports whether a free list the request may use holds a
+// block of at least the order: the three pcp types', and the highatomic
+// reserve's for ALLOC_HIGHATOMIC or ALLOC_OOM.
+//
+// Kernel: mm/page_alloc.c:__zone_watermark_ok() (the order > 0 part).
+func (z *Zone) suitableFreeList(order Order, af allocFlags) bool {
 	// The lists are read without the zone lock, through their emptiness
 	// bits, as the kernel reads them; the answer is a hint that the
 	// allocation itself re-checks.
@@ -62,6 +80,34 @@ func (z *Zone) watermarkOKFree(order Order, mark int64, highest gfp.ZoneType, af
 		}
 	}
 	return false
+}
+
+// wmarkNumbers are the terms of one __zone_watermark_ok, for Explain.
+type wmarkNumbers struct {
+	free, unusable, highatomic int64
+	mark, min, reserve         int64
+	// freeOK is free - unusable > min + reserve; listOK says a suitable
+	// free list holds a block of the order (true for order 0).
+	freeOK, listOK bool
+}
+
+func (n wmarkNumbers) passes() bool { return n.freeOK && n.listOK }
+
+// watermarkNumbers computes what watermarkOKFree compares, with the same
+// helpers, so that an explanation's numbers are the check's.
+//
+// Kernel: mm/page_alloc.c:__zone_watermark_ok().
+func (z *Zone) watermarkNumbers(order Order, mark int64, highest gfp.ZoneType, af allocFlags, free int64) wmarkNumbers {
+	n := wmarkNumbers{free: free, unusable: z.unusableFree(order, af), mark: mark,
+		min: reserveMin(mark, af), reserve: z.lowmemReserve[highest], listOK: true}
+	if af&allocReserves == 0 {
+		n.highatomic = z.freeHighatomic.Load()
+	}
+	n.freeOK = free-n.unusable > n.min+n.reserve
+	if order > 0 {
+		n.listOK = z.suitableFreeList(order, af)
+	}
+	return n
 }
 
 // watermarkOK is zone_watermark_ok() on the zone's current free pages.

@@ -15,7 +15,7 @@ FUZZTIME   ?= 30s
 SHARED     ?= ../shared
 
 # The example programs `make demo` runs, in order.
-EXAMPLES := gfp-decode watermarks oom-kill nofs-reclaim noreclaim-scope kvmalloc-fallback nofs-workqueue nested-mask droppable secretmem memcg-oom
+EXAMPLES := tour gfp-decode watermarks oom-kill nofs-reclaim noreclaim-scope kvmalloc-fallback nofs-workqueue nested-mask droppable secretmem memcg-oom replay fault-inject
 
 .PHONY: help demo examples test fmt-check vet tidy-check bench fuzz cover golden testdata
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,8 +24,10 @@ type progressBar struct {
 	r     io.Reader
 	w     io.Writer
 	total int64
-	read  int64
-	last  time.Time
+	// read is written by the replay's decoder goroutine, which reads
+	// the trace, and read by the goroutine that draws.
+	read atomic.Int64
+	last time.Time
 }
 
 func newProgressBar(w io.Writer, r io.Reader) *progressBar {
@@ -44,7 +47,7 @@ func newProgressBar(w io.Writer, r io.Reader) *progressBar {
 
 func (p *progressBar) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
-	p.read += int64(n)
+	p.read.Add(int64(n))
 	return n, err
 }
 
@@ -64,7 +67,7 @@ func (p *progressBar) print(events int64, final bool) {
 	var b strings.Builder
 	b.WriteString("\rreplay ")
 	if p.total > 0 {
-		frac := min(float64(p.read)/float64(p.total), 1)
+		frac := min(float64(p.read.Load())/float64(p.total), 1)
 		fill := int(frac * width)
 		b.WriteByte('[')
 		b.WriteString(strings.Repeat("=", fill))
@@ -72,9 +75,9 @@ func (p *progressBar) print(events int64, final bool) {
 			b.WriteByte('>')
 			b.WriteString(strings.Repeat(" ", width-fill-1))
 		}
-		fmt.Fprintf(&b, "] %3.0f%% %s/%s", frac*100, mbytes(p.read), mbytes(p.total))
+		fmt.Fprintf(&b, "] %3.0f%% %s/%s", frac*100, mbytes(p.read.Load()), mbytes(p.total))
 	} else {
-		b.WriteString(mbytes(p.read))
+		b.WriteString(mbytes(p.read.Load()))
 	}
 	fmt.Fprintf(&b, " %d events", events)
 	if final {

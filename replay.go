@@ -235,15 +235,10 @@ type replayer struct {
 	rep *ReplayReport
 
 	tasks    map[int]*memalloc.Task
+	comms    map[int]string // each recorded thread's comm
 	lastTID  int
 	lastTask *memalloc.Task
 	nrCPUs   int
-
-	// masks caches the parse of recorded gfp_flags texts; last holds the
-	// most recent, which consecutive events mostly share.
-	masks    map[string]gfp.Mask
-	lastGFP  []byte
-	lastMask gfp.Mask
 
 	pages   pfnTable
 	objects map[uint64]replayObject
@@ -310,8 +305,8 @@ func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error
 	rp := &replayer{
 		s: s, cfg: cfg, rep: &ReplayReport{},
 		tasks:    map[int]*memalloc.Task{},
+		comms:    map[int]string{},
 		nrCPUs:   s.alloc.NrCPUs(),
-		masks:    map[string]gfp.Mask{},
 		objects:  map[uint64]replayObject{},
 		vmaps:    map[uint64]Object{},
 		caches:   map[string]*Cache{},
@@ -339,7 +334,7 @@ func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error
 	return rp.rep, err
 }
 
-// run is the replay loop.
+// run is the replay loop: the decoder's batches, event by event.
 func (rp *replayer) run(r io.Reader) error {
 	var bar *progressBar
 	if rp.cfg.progress != nil {
@@ -347,37 +342,46 @@ func (rp *replayer) run(r io.Reader) error {
 		r = bar
 	}
 	sc := perfscript.NewScanner(r)
-	var ev *perfscript.Event
-	for sc.Scan() {
-		ev = sc.Event()
-		rp.rep.Events++
-		rp.rep.ByKind[ev.Kind]++
-		if !rp.started {
-			rp.started = true
-			rp.t0, rp.sim0, rp.nextSample = ev.Time, rp.s.Now(), ev.Time
-			rp.rep.Start = ev.Time
+	d := &replayDecoder{sc: sc, masks: map[string]maskParse{}, seen: map[int]bool{}}
+	var last int64
+	d.pipeline(func(b *replayBatch) bool {
+		for i := range b.evs {
+			ev := &b.evs[i]
+			rp.rep.Events++
+			rp.rep.ByKind[ev.Kind]++
+			if !rp.started {
+				rp.started = true
+				rp.t0, rp.sim0, rp.nextSample = ev.Time, rp.s.Now(), ev.Time
+				rp.rep.Start = ev.Time
+			}
+			if ev.Time >= rp.nextSample {
+				rp.advance(ev.Time)
+				rp.sample(ev.Time)
+				rp.nextSample = ev.Time + int64(rp.cfg.sampleEvery)
+			}
+			if ev.Comm != nil {
+				rp.comms[ev.TID] = string(ev.Comm)
+			}
+			rp.event(ev)
+			last = ev.Time
+			if rp.panicked {
+				rp.rep.PanickedAt = ev.Line
+				return false
+			}
 		}
-		if ev.Time >= rp.nextSample {
-			rp.advance(ev.Time)
-			rp.sample(ev.Time)
-			rp.nextSample = ev.Time + int64(rp.cfg.sampleEvery)
-		}
-		rp.event(ev)
-		if rp.panicked {
-			rp.rep.PanickedAt = ev.Line
-			break
-		}
-		if bar != nil && rp.rep.Events&1023 == 0 {
+		if bar != nil {
 			bar.draw(rp.rep.Events)
 		}
-	}
+		return true
+	})
+	// The decoder has returned: its scanner is the caller's again.
 	rp.rep.Lines = int64(sc.Line())
 	n, first := sc.Malformed()
 	rp.rep.Malformed, rp.rep.FirstMalformed = int64(n), first
-	if ev != nil {
-		rp.rep.End = ev.Time
-		rp.advance(ev.Time)
-		rp.sample(ev.Time)
+	if rp.started {
+		rp.rep.End = last
+		rp.advance(last)
+		rp.sample(last)
 	}
 	if bar != nil {
 		bar.done(rp.rep.Events)
@@ -401,12 +405,12 @@ func (rp *replayer) advance(at int64) {
 }
 
 // task returns the task standing for the recorded thread, on its CPU.
-func (rp *replayer) task(ev *perfscript.Event) *memalloc.Task {
+func (rp *replayer) task(ev *replayEvent) *memalloc.Task {
 	t := rp.lastTask
 	if ev.TID != rp.lastTID {
 		t = rp.tasks[ev.TID]
 		if t == nil {
-			t = rp.s.NewTask(string(ev.Comm))
+			t = rp.s.NewTask(rp.comms[ev.TID])
 			rp.tasks[ev.TID] = t
 		}
 		rp.lastTID, rp.lastTask = ev.TID, t
@@ -417,27 +421,8 @@ func (rp *replayer) task(ev *perfscript.Event) *memalloc.Task {
 	return t
 }
 
-// mask returns the recorded mask, parsed once per distinct text. A text
-// gfp.Parse rejects yields ok false.
-func (rp *replayer) mask(b []byte) (gfp.Mask, bool) {
-	if string(b) == string(rp.lastGFP) && rp.lastGFP != nil {
-		return rp.lastMask, true
-	}
-	m, ok := rp.masks[string(b)]
-	if !ok {
-		var err error
-		if m, err = gfp.Parse(string(b)); err != nil {
-			return 0, false
-		}
-		rp.masks[string(b)] = m
-	}
-	rp.lastGFP = append(rp.lastGFP[:0], b...)
-	rp.lastMask = m
-	return m, true
-}
-
 // event replays one event.
-func (rp *replayer) event(ev *perfscript.Event) {
+func (rp *replayer) event(ev *replayEvent) {
 	switch ev.Kind {
 	case perfscript.PageAlloc:
 		rp.pageAlloc(ev)
@@ -472,9 +457,9 @@ func (rp *replayer) event(ev *perfscript.Event) {
 	}
 }
 
-func (rp *replayer) pageAlloc(ev *perfscript.Event) {
-	mask, ok := rp.mask(ev.GFP)
-	if !ok {
+func (rp *replayer) pageAlloc(ev *replayEvent) {
+	mask := ev.Mask
+	if !ev.MaskOK {
 		rp.fail(ev, 0, int64(ev.Order), fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP))
 		return
 	}
@@ -499,7 +484,7 @@ func (rp *replayer) pageAlloc(ev *perfscript.Event) {
 	rp.pages.live++
 }
 
-func (rp *replayer) pageFree(ev *perfscript.Event) {
+func (rp *replayer) pageFree(ev *replayEvent) {
 	slot := rp.pages.slot(ev.PFN, false)
 	if slot == nil || *slot == 0 {
 		rp.rep.Unpaired++
@@ -521,13 +506,13 @@ func (rp *replayer) freeSlot(t *memalloc.Task, slot *blockSlot) {
 	*slot = 0
 	rp.pages.live--
 	if err := rp.s.FreePages(t, zone.PageOf(pfn), order); err != nil {
-		rp.fail(&perfscript.Event{Kind: perfscript.PageFree}, 0, int64(order), err)
+		rp.fail(&replayEvent{Kind: perfscript.PageFree}, 0, int64(order), err)
 	}
 }
 
-func (rp *replayer) slabAlloc(ev *perfscript.Event) {
-	mask, ok := rp.mask(ev.GFP)
-	if !ok {
+func (rp *replayer) slabAlloc(ev *replayEvent) {
+	mask := ev.Mask
+	if !ev.MaskOK {
 		rp.fail(ev, 0, -ev.BytesReq, fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP))
 		return
 	}
@@ -558,7 +543,7 @@ func (rp *replayer) slabAlloc(ev *perfscript.Event) {
 
 // cache returns the machine's cache of the recorded name, creating it
 // with the recorded object size when the machine has none.
-func (rp *replayer) cache(ev *perfscript.Event) (*Cache, error) {
+func (rp *replayer) cache(ev *replayEvent) (*Cache, error) {
 	if c, ok := rp.caches[string(ev.Cache)]; ok {
 		return c, nil
 	}
@@ -574,7 +559,7 @@ func (rp *replayer) cache(ev *perfscript.Event) (*Cache, error) {
 	return c, nil
 }
 
-func (rp *replayer) slabFree(ev *perfscript.Event) {
+func (rp *replayer) slabFree(ev *replayEvent) {
 	if ev.Ptr == 0 {
 		rp.rep.NilFrees++
 		return
@@ -597,13 +582,13 @@ func (rp *replayer) freeObject(t *memalloc.Task, ptr uint64, o replayObject) {
 		err = rp.s.Kfree(t, o.obj)
 	}
 	if err != nil {
-		rp.fail(&perfscript.Event{Kind: perfscript.Kfree}, 0, 0, err)
+		rp.fail(&replayEvent{Kind: perfscript.Kfree}, 0, 0, err)
 	}
 }
 
 // vmapAlloc makes a recorded vmap area as a vmalloc of its size less the
 // guard page, with GFP_KERNEL (alloc_vmap_area records no mask).
-func (rp *replayer) vmapAlloc(ev *perfscript.Event) {
+func (rp *replayer) vmapAlloc(ev *replayEvent) {
 	if ev.Failed {
 		rp.rep.Skipped++
 		return
@@ -613,7 +598,7 @@ func (rp *replayer) vmapAlloc(ev *perfscript.Event) {
 		rp.rep.Reallocated++
 		delete(rp.vmaps, ev.VAStart)
 		if err := rp.s.Vfree(t, old); err != nil {
-			rp.fail(&perfscript.Event{Kind: perfscript.FreeVmapArea}, 0, 0, err)
+			rp.fail(&replayEvent{Kind: perfscript.FreeVmapArea}, 0, 0, err)
 		}
 	}
 	size := int64(ev.Size) - zone.PageSize
@@ -629,7 +614,7 @@ func (rp *replayer) vmapAlloc(ev *perfscript.Event) {
 	rp.vmaps[ev.VAStart] = o
 }
 
-func (rp *replayer) vmapFree(ev *perfscript.Event) {
+func (rp *replayer) vmapFree(ev *replayEvent) {
 	o, held := rp.vmaps[ev.VAStart]
 	if !held {
 		rp.rep.Unpaired++
@@ -644,7 +629,7 @@ func (rp *replayer) vmapFree(ev *perfscript.Event) {
 
 // fail counts a failed allocation. sizeOrOrder is the order (≥ 0) or
 // minus the size.
-func (rp *replayer) fail(ev *perfscript.Event, mask gfp.Mask, sizeOrOrder int64, err error) {
+func (rp *replayer) fail(ev *replayEvent, mask gfp.Mask, sizeOrOrder int64, err error) {
 	k := failKey{kind: ev.Kind, mask: mask, order: -1}
 	if sizeOrOrder >= 0 {
 		k.order = int(sizeOrOrder)

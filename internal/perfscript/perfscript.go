@@ -341,15 +341,11 @@ func (ev *Event) pageFields() bool {
 	var pfn uint64
 	n := 0
 	for ; i < len(f) && f[i] != ' '; i, n = i+1, n+1 {
-		c := f[i]
-		switch {
-		case c >= '0' && c <= '9':
-			pfn = pfn<<4 | uint64(c-'0')
-		case c >= 'a' && c <= 'f':
-			pfn = pfn<<4 | uint64(c-'a'+10)
-		default:
+		d := hexDigit[f[i]]
+		if d > 0xf {
 			return false
 		}
+		pfn = pfn<<4 | uint64(d)
 	}
 	if n == 0 || n > 16 {
 		return false
@@ -376,15 +372,29 @@ func (ev *Event) pageFields() bool {
 			return false
 		}
 		v := f[i+len(key):]
-		for _, c := range v {
-			if c == ' ' {
-				return false
-			}
+		if bytes.IndexByte(v, ' ') >= 0 {
+			return false
 		}
 		ev.GFP = v
 	}
 	return true
 }
+
+// hexDigit maps a byte to its value as a lower-case hex digit, 0xff for
+// any other: a table, since the digits of a pfn mix 0-9 and a-f at random
+// and a branch on which would mispredict.
+var hexDigit = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = uint8(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = uint8(c - 'a' + 10)
+	}
+	return t
+}()
 
 // number reads "key=N" at f[i:], returning N and the index after it.
 func number(f []byte, i int, key string) (int, int, bool) {

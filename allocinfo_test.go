@@ -151,20 +151,7 @@ func BenchmarkAllocProfiling(b *testing.B) {
 		b.Run(fmt.Sprintf("profiling=%v", map[bool]string{false: "off", true: "on"}[on]), func(b *testing.B) {
 			cfg := mmsim.DefaultConfig()
 			cfg.AllocProfiling = on
-			s, err := mmsim.New(cfg)
-			require.NoError(b, err)
-			defer s.Close()
-			tk := s.NewTask("bench")
-			b.ReportAllocs()
-			for b.Loop() {
-				p, err := s.AllocPages(tk, gfp.Kernel, 0)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.FreePages(tk, p, 0); err != nil {
-					b.Fatal(err)
-				}
-			}
+			order0Pairs(b, cfg)
 			per := b.Elapsed() / time.Duration(b.N)
 			if !on {
 				off = per

@@ -225,3 +225,26 @@ func BenchmarkAllocParallel(b *testing.B) {
 		})
 	}
 }
+
+// order0Pairs runs b's loop of order-0 AllocPages(GFP_KERNEL) + FreePages
+// pairs on a machine built from cfg: what a facility that hooks every
+// allocation costs the plain pair.
+func order0Pairs(b *testing.B, cfg mmsim.Config) {
+	b.Helper()
+	s, err := mmsim.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	t := s.NewTask("bench")
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := s.AllocPages(t, gfp.Kernel, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.FreePages(t, p, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

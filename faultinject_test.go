@@ -575,20 +575,7 @@ func BenchmarkFaultInjection(b *testing.B) {
 		b.Run(fmt.Sprintf("faultinject=%v", on), func(b *testing.B) {
 			cfg := mmsim.DefaultConfig()
 			cfg.FaultInjection = on
-			s, err := mmsim.New(cfg)
-			require.NoError(b, err)
-			defer s.Close()
-			tk := s.NewTask("bench")
-			b.ReportAllocs()
-			for b.Loop() {
-				p, err := s.AllocPages(tk, gfp.Kernel, 0)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.FreePages(tk, p, 0); err != nil {
-					b.Fatal(err)
-				}
-			}
+			order0Pairs(b, cfg)
 		})
 	}
 }

@@ -845,8 +845,10 @@ func (r *ReplayReport) WriteText(w io.Writer) error {
 	return err
 }
 
-// thousandths prints an index in thousandths as the kernel's debugfs
-// files do, "%d.%03d".
+// thousandths prints an index in thousandths as "%d.%03d" with the sign
+// in front. The debugfs files print the same for -1000 ("-1.000"), but C's
+// truncating division prints a rarer -500 as "0.-500" there
+// (mm/vmstat.c:extfrag_show_print(); see zone.Allocator.WriteExtfragIndex).
 func thousandths(v int) string {
 	sign := ""
 	if v < 0 {

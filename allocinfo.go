@@ -22,23 +22,46 @@ import (
 // In the kernel, alloc_hooks() around each allocation API sets
 // current->alloc_tag to a tag of its call site, and the page allocator
 // (post_alloc_hook) and slab (slab_post_alloc_hook) charge that tag; the
-// *_noprof variants leave the caller's tag in place. mmsim has no macro
-// at the call site, so it finds the site by walking the Go stack:
+// *_noprof variants leave the caller's tag in place. mmsim does the same
+// with the task's tag (memalloc.Task.SaveAllocTag), set where the macro
+// would be, and keeps a walk of the Go stack for the allocations no tag
+// covers:
 //
-//   - The call site is the first frame outside mmsim: not in the module's
-//     packages, except its examples and _test.go files, which are users.
-//     Runtime frames, golang.org/x/sync (the daemons' goroutines) and
-//     standard-library frames that lead back into mmsim (callbacks) are
-//     skipped. A stack with no such frame (a daemon's work) is charged to
-//     its outermost mmsim frame.
+//   - Each System method that allocates for its caller is an
+//     alloc_hooks(): AllocPages, AllocPagesBulk, Kmalloc, KmemCacheAlloc,
+//     Vmalloc, Kvmalloc, and those that fault pages in (TouchAnon, Read,
+//     Write, ReadFile, WriteFile, Mmap, MmapFile, Mlock, Fork,
+//     MemfdSecret). It takes the one frame that called it
+//     (runtime.Callers(2, pc[:1])) and looks its pc up (callerTag): when
+//     that frame is the user's (classify), the site's tag is the task's
+//     until the method returns. When it is not (mmsim calling itself, as
+//     Explain and replay do, or a standard-library frame, which may be a
+//     callback) the method sets no tag, clearing any outer one, and the
+//     hooks walk. An inner tag replaces an outer one, as a nested
+//     alloc_hooks() does: a user's shrinker that calls Kmalloc inside
+//     another call's reclaim is charged its own line.
+//   - The walk, when the task has no tag, finds the first frame outside
+//     mmsim: not in the module's packages, except its examples and
+//     _test.go files, which are users. Runtime frames, golang.org/x/sync
+//     (the daemons' goroutines) and standard-library frames that lead back
+//     into mmsim (callbacks) are skipped. A stack with no such frame (a
+//     daemon's work, on the daemon's own task) is charged to its outermost
+//     mmsim frame. It is cached by call stack: one runtime.Callers of a
+//     few frames and a map lookup under the profiler's lock.
+//   - The tag and the walk give the same site: below a System method there
+//     are only mmsim frames up to its caller, save user code the method
+//     calls back (a shrinker, a work item), which allocates through System
+//     methods of its own or on a task of its own; and a new slab.
 //   - Everything a System call allocates on the way is charged to that
 //     site, as the *_noprof paths are: a large kmalloc's pages, vmalloc's
-//     and kvmalloc's pages and page tables, the debug allocators'
-//     metadata. The exception is a new slab: allocate_slab's page
-//     allocation goes through alloc_frozen_pages(), whose alloc_hooks()
-//     gives it a tag of its own, so slab pages are charged to
-//     "mm/slub.c:3280 func:alloc_slab_page" and a kmalloc's site to the
-//     object alone, as on a real machine.
+//     and kvmalloc's pages and page tables, a fault's page tables, the
+//     debug allocators' metadata. The exception is a new slab:
+//     allocate_slab's page allocation goes through alloc_frozen_pages(),
+//     whose alloc_hooks() gives it a tag of its own, so slab pages are
+//     charged to "mm/slub.c:3280 func:alloc_slab_page" and a kmalloc's
+//     site to the object alone, as on a real machine. Slab's newSlab sets
+//     that tag on the task (slab.Allocator.SetSlabPageTag) around the new
+//     slab, and the walk finds it through kernelAllocSites.
 //   - A slab object is charged the cache's object stride (s->size); caches
 //     with SLAB_NO_OBJ_EXT or SLAB_NOLEAKTRACE are not tracked. A page
 //     block is charged PAGE_SIZE << order, once per call (alloc_pages_bulk
@@ -46,15 +69,27 @@ import (
 //   - Tags are listed in the order of their first use: the kernel lists
 //     its tags in the order the linker laid them out, which a Go program
 //     does not have. A tag stays listed once it is back at zero, as the
-//     kernel prints every tag it has.
+//     kernel prints every tag it has. A call site's tag is listed at its
+//     first charge, not at the call: a call that allocates nothing lists
+//     nothing.
+//   - Each live page block's tag is kept in a table by pfn, one atomic
+//     pointer a page, allocated a section at a time on first use: a page
+//     charge and uncharge take no lock. Slab objects are kept in maps by
+//     address, sharded by page.
 //
-// The stack walk is cached: a call stack seen before costs one
-// runtime.Callers and a map lookup under the profiler's lock.
+// An order-0 AllocPages+FreePages pair costs about 5x what it does
+// without profiling (BENCHMARKS.md), most of it the runtime.Callers of
+// one frame: Go has no call-site macro, and no cheaper way to the caller's
+// pc.
 //
 // Differences: a page migrated by compaction loses its tag
 // (pgalloc_tag_swap is not modelled); no tag is ever "accurate:no"; the
 // slabobj_ext vectors and page_ext that profiling itself costs are not
-// allocated; kmalloc-no-objext caches are not created.
+// allocated; kmalloc-no-objext caches are not created. User code called
+// back inside a System call that allocates on the call's task without a
+// System method, through a subpackage's API, is charged to the call's
+// site where the walk would have found its own frame: it is a *_noprof
+// call in the kernel's terms.
 
 // The stack walk is keyed on the innermost frames: shortDepth of them,
 // which hold the call site of every direct System call, and longDepth for
@@ -85,10 +120,33 @@ type siteKey struct {
 // Kernel: include/linux/alloc_tag.h:struct alloc_tag.
 type allocTag struct {
 	site siteKey
+	// listed says the tag is in allocProfiler.tags: it has been charged.
+	// Written under the profiler's mu, read without it.
+	listed atomic.Bool
 	// bytes and calls are the live bytes and allocations. Atomic: the
-	// allocation paths add to them after dropping the profiler's lock,
-	// as the kernel's per-CPU counters are summed unlocked.
+	// allocation paths add to them without the profiler's lock, as the
+	// kernel's per-CPU counters are summed unlocked.
 	bytes, calls atomic.Int64
+	// pageRefs[o] is what a page block of order o charged here
+	// remembers. Invariant: immutable after newTag.
+	pageRefs [zone.MaxPageOrder + 1]tagRef
+}
+
+// newTag returns a new, unlisted tag of site.
+func newTag(site siteKey) *allocTag {
+	tag := &allocTag{site: site}
+	for o := range tag.pageRefs {
+		tag.pageRefs[o] = tagRef{tag, zone.PageSize << o}
+	}
+	return tag
+}
+
+// pageRef returns what a page block of order charged to tag remembers.
+func (tag *allocTag) pageRef(order zone.Order) *tagRef {
+	if order >= 0 && int(order) < len(tag.pageRefs) {
+		return &tag.pageRefs[order]
+	}
+	return &tagRef{tag, zone.PageSize << order}
 }
 
 // tagRef is what a live allocation remembers: its tag and its bytes.
@@ -97,41 +155,86 @@ type tagRef struct {
 	bytes int64
 }
 
+// The page table: pageSectionPages pfns a section.
+const (
+	pageSectionShift = 15
+	pageSectionPages = 1 << pageSectionShift
+)
+
+// pageSection holds the tag of every live page block whose first pfn it
+// covers; nil for none.
+type pageSection [pageSectionPages]atomic.Pointer[tagRef]
+
+// objShards is how many maps the slab objects are kept in.
+const objShards = 16
+
+// objShard is one of them: the tag of every live slab object by its
+// address.
+type objShard struct {
+	mu   sync.Mutex
+	objs map[uint64]tagRef // protected by mu
+}
+
 // allocProfiler is the profiling state of one System.
 type allocProfiler struct {
 	// root is the module's directory as runtime frames spell it, with a
 	// trailing slash: files below it print relative to it. Invariant:
 	// immutable.
 	root string
+	// slabPage is alloc_slab_page's tag, which slab sets on the task
+	// around a new slab. Invariant: immutable.
+	slabPage *allocTag
+
+	// callers caches callerTag: the tag of each entry point's call site
+	// by pc, nil for a call site that is not the user's. Copied on
+	// write: read without a lock, replaced under mu.
+	callers atomic.Pointer[map[uintptr]*allocTag]
+
+	// sections is the page table by pfn >> pageSectionShift, each
+	// allocated on first use. Invariant: its length is immutable.
+	sections []atomic.Pointer[pageSection]
+
+	// objs holds the tag of every live slab object, by address.
+	objs [objShards]objShard
 
 	mu sync.Mutex
 	// short and long cache the stack walk; a nil entry of short says
 	// the site is deeper than shortDepth. Protected by mu.
 	short map[shortKey]*allocTag
 	long  map[longKey]*allocTag
-	// tags are the tags in order of first use; bySite finds them.
-	// Protected by mu.
+	// tags are the listed tags in order of first use; bySite finds every
+	// tag, listed or not. Protected by mu.
 	tags   []*allocTag
 	bySite map[siteKey]*allocTag
-	// pages holds the tag of every live page block by its first pfn,
-	// objs that of every live slab object by its address. Protected by mu.
+	// pages holds the tag of every live page block the page table does
+	// not cover (none: the zones are fixed at boot). Protected by mu.
 	pages map[zone.PFN]tagRef
-	objs  map[uint64]tagRef
 }
 
-func newAllocProfiler() *allocProfiler {
+// newAllocProfiler returns the profiler of a machine whose pfns are below
+// endPFN.
+func newAllocProfiler(endPFN zone.PFN) *allocProfiler {
 	p := &allocProfiler{
-		short:  map[shortKey]*allocTag{},
-		long:   map[longKey]*allocTag{},
-		bySite: map[siteKey]*allocTag{},
-		pages:  map[zone.PFN]tagRef{},
-		objs:   map[uint64]tagRef{},
+		short:    map[shortKey]*allocTag{},
+		long:     map[longKey]*allocTag{},
+		bySite:   map[siteKey]*allocTag{},
+		pages:    map[zone.PFN]tagRef{},
+		sections: make([]atomic.Pointer[pageSection], (endPFN+pageSectionPages-1)>>pageSectionShift),
 	}
+	for i := range p.objs {
+		p.objs[i].objs = map[uint64]tagRef{}
+	}
+	p.callers.Store(&map[uintptr]*allocTag{})
 	if _, file, _, ok := runtime.Caller(0); ok {
 		p.root = file[:strings.LastIndexByte(file, '/')+1]
 	}
+	p.slabPage = p.tagLocked(kernelAllocSites[slabNewSlab]) // p is not shared yet
 	return p
 }
+
+// slabNewSlab is the function whose page allocation alloc_slab_page's
+// alloc_hooks() stands for.
+const slabNewSlab = "github.com/mmsim/mmsim/internal/slab.(*Cache).newSlab"
 
 // kernelAllocSites are the mmsim functions that stand for a kernel
 // allocation made through alloc_hooks(): an allocation under them is
@@ -139,7 +242,7 @@ func newAllocProfiler() *allocProfiler {
 var kernelAllocSites = map[string]siteKey{
 	// allocate_slab -> alloc_slab_page -> alloc_frozen_pages(), which is
 	// alloc_hooks(alloc_frozen_pages_noprof()) (mm/internal.h).
-	"github.com/mmsim/mmsim/internal/slab.(*Cache).newSlab": {file: "mm/slub.c", line: 3280, fn: "alloc_slab_page"},
+	slabNewSlab: {file: "mm/slub.c", line: 3280, fn: "alloc_slab_page"},
 }
 
 // The classes of a stack frame.
@@ -235,15 +338,101 @@ func (p *allocProfiler) site(fr runtime.Frame) siteKey {
 	return siteKey{file: file, line: fr.Line, fn: fn}
 }
 
-// registerLocked returns site's tag, creating it.
+// tagLocked returns site's tag, creating it unlisted.
+//
+// Preconditions: p.mu is held.
+func (p *allocProfiler) tagLocked(site siteKey) *allocTag {
+	tag := p.bySite[site]
+	if tag == nil {
+		tag = newTag(site)
+		p.bySite[site] = tag
+	}
+	return tag
+}
+
+// listLocked lists tag, if it is not yet: at its first charge.
+//
+// Preconditions: p.mu is held.
+func (p *allocProfiler) listLocked(tag *allocTag) {
+	if !tag.listed.Load() {
+		tag.listed.Store(true)
+		p.tags = append(p.tags, tag)
+	}
+}
+
+// registerLocked returns site's tag, creating and listing it: the walk's
+// tags are charged as they are found.
 //
 // Preconditions: p.mu is held.
 func (p *allocProfiler) registerLocked(site siteKey) *allocTag {
-	tag := p.bySite[site]
+	tag := p.tagLocked(site)
+	p.listLocked(tag)
+	return tag
+}
+
+// callerTag is the alloc_tag that alloc_hooks() gives the allocations of
+// a System method called from pc, its caller's frame as runtime.Callers
+// gives it: the tag of the call site when that frame is the user's, nil
+// when it is not (mmsim itself, a standard-library callback: the walk
+// finds the site). The result goes to Task.SaveAllocTag. The common case
+// is one lookup in a map read without a lock; the caller's
+// runtime.Callers of one frame is the rest of the cost.
+//
+// Kernel: include/linux/alloc_tag.h:alloc_hooks(), DEFINE_ALLOC_TAG().
+func (p *allocProfiler) callerTag(pc uintptr) any {
+	tag, ok := (*p.callers.Load())[pc]
+	if !ok {
+		tag = p.resolveCaller(pc)
+	}
 	if tag == nil {
-		tag = &allocTag{site: site}
-		p.bySite[site] = tag
-		p.tags = append(p.tags, tag)
+		return nil // not a typed nil: the task has no tag
+	}
+	return tag
+}
+
+// resolveCaller classifies the caller pc and caches its tag.
+func (p *allocProfiler) resolveCaller(pc uintptr) *allocTag {
+	fr, _ := runtime.CallersFrames([]uintptr{pc}).Next()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.callers.Load()
+	if tag, ok := old[pc]; ok {
+		return tag
+	}
+	var tag *allocTag
+	if classify(fr) == frameUser {
+		tag = p.tagLocked(p.site(fr))
+	}
+	m := make(map[uintptr]*allocTag, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[pc] = tag
+	p.callers.Store(&m)
+	return tag
+}
+
+// current returns the tag an allocation made now by t is charged to: t's
+// tag when it has one, else the call site the stack walk finds. skip is
+// as for runtime.Callers, from the caller: where the walk starts.
+func (p *allocProfiler) current(t *memalloc.Task, skip int) *allocTag {
+	if t != nil {
+		if tag, ok := t.AllocTag().(*allocTag); ok {
+			if !tag.listed.Load() {
+				p.mu.Lock()
+				p.listLocked(tag)
+				p.mu.Unlock()
+			}
+			return tag
+		}
+	}
+	var key shortKey
+	n := runtime.Callers(skip+1, key[:])
+	p.mu.Lock()
+	tag := p.shortLocked(&key, n)
+	p.mu.Unlock()
+	if tag == nil {
+		tag = p.longTag(skip + 1)
 	}
 	return tag
 }
@@ -297,78 +486,102 @@ func (p *allocProfiler) longTag(skip int) *allocTag {
 	return tag
 }
 
-// charge records a live allocation of bytes at the caller's site: a page
-// block at pfn (obj false) or a slab object at addr. The common case is
-// one runtime.Callers of shortDepth frames and one map lookup.
+// pageSlot returns the page table's slot of pfn, allocating its section
+// when create is set; nil when the section is not there (and create is
+// not set: nothing of it is charged), or when the table does not cover
+// pfn (inTable false).
+func (p *allocProfiler) pageSlot(pfn zone.PFN, create bool) (slot *atomic.Pointer[tagRef], inTable bool) {
+	i := pfn >> pageSectionShift
+	if i >= zone.PFN(len(p.sections)) {
+		return nil, false
+	}
+	sec := p.sections[i].Load()
+	if sec == nil {
+		if !create {
+			return nil, true
+		}
+		if sec = new(pageSection); !p.sections[i].CompareAndSwap(nil, sec) {
+			sec = p.sections[i].Load()
+		}
+	}
+	return &sec[pfn&(pageSectionPages-1)], true
+}
+
+// tagPages charges a new page block to t's allocation: pgalloc_tag_add.
+// The common case is an atomic store in the page table and two atomic
+// adds, with no lock.
 //
-// Kernel: include/linux/alloc_tag.h:alloc_tag_add().
-func (p *allocProfiler) charge(obj bool, id uint64, bytes int64) {
-	var key shortKey
-	n := runtime.Callers(3, key[:]) // above charge and its hook
-	p.mu.Lock()
-	tag := p.shortLocked(&key, n)
-	if tag == nil {
-		p.mu.Unlock()
-		tag = p.longTag(3)
-		p.mu.Lock()
-	}
-	if obj {
-		p.objs[id] = tagRef{tag, bytes}
+// Kernel: mm/page_alloc.c:__pgalloc_tag_add(), include/linux/alloc_tag.h:alloc_tag_add().
+func (p *allocProfiler) tagPages(t *memalloc.Task, pfn zone.PFN, order zone.Order) {
+	tag := p.current(t, 2) // the walk starts at the hook
+	ref := tag.pageRef(order)
+	if slot, ok := p.pageSlot(pfn, true); ok {
+		slot.Store(ref)
 	} else {
-		p.pages[zone.PFN(id)] = tagRef{tag, bytes}
+		p.mu.Lock()
+		p.pages[pfn] = *ref
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
-	tag.bytes.Add(bytes)
+	tag.bytes.Add(ref.bytes)
 	tag.calls.Add(1)
 }
 
-// uncharge takes a freed allocation back from its tag.
+// untagPages takes a freed page block back: pgalloc_tag_sub.
 //
-// Kernel: include/linux/alloc_tag.h:alloc_tag_sub().
-func (p *allocProfiler) uncharge(obj bool, id uint64) {
-	p.mu.Lock()
-	var ref tagRef
-	var ok bool
-	if obj {
-		if ref, ok = p.objs[id]; ok {
-			delete(p.objs, id)
+// Kernel: mm/page_alloc.c:__pgalloc_tag_sub(), include/linux/alloc_tag.h:alloc_tag_sub().
+func (p *allocProfiler) untagPages(pfn zone.PFN) {
+	var ref *tagRef
+	if slot, ok := p.pageSlot(pfn, false); ok {
+		if slot != nil {
+			ref = slot.Swap(nil)
 		}
 	} else {
-		if ref, ok = p.pages[zone.PFN(id)]; ok {
-			delete(p.pages, zone.PFN(id))
+		p.mu.Lock()
+		if r, ok := p.pages[pfn]; ok {
+			delete(p.pages, pfn)
+			ref = &r
 		}
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
-	if ok {
+	if ref != nil {
 		ref.tag.bytes.Add(-ref.bytes)
 		ref.tag.calls.Add(-1)
 	}
 }
 
-// tagPages charges a new page block: pgalloc_tag_add.
-//
-// Kernel: mm/page_alloc.c:__pgalloc_tag_add().
-func (p *allocProfiler) tagPages(pfn zone.PFN, order zone.Order) {
-	p.charge(false, uint64(pfn), zone.PageSize<<order)
+// objShard returns the shard that keeps the slab object at addr.
+func (p *allocProfiler) objShard(addr uint64) *objShard {
+	return &p.objs[(addr/zone.PageSize)%objShards]
 }
 
-// untagPages takes a freed page block back: pgalloc_tag_sub.
+// TagAlloc charges a new slab object to t's allocation (slab.TagHooks).
 //
-// Kernel: mm/page_alloc.c:__pgalloc_tag_sub().
-func (p *allocProfiler) untagPages(pfn zone.PFN) { p.uncharge(false, uint64(pfn)) }
-
-// TagAlloc charges a new slab object (slab.TagHooks).
-//
-// Kernel: mm/slub.c:__alloc_tagging_slab_alloc_hook().
-func (p *allocProfiler) TagAlloc(_ *memalloc.Task, _ *slab.Cache, addr uint64, bytes int) {
-	p.charge(true, addr, int64(bytes))
+// Kernel: mm/slub.c:__alloc_tagging_slab_alloc_hook(), include/linux/alloc_tag.h:alloc_tag_add().
+func (p *allocProfiler) TagAlloc(t *memalloc.Task, _ *slab.Cache, addr uint64, bytes int) {
+	tag := p.current(t, 2) // the walk starts at the slab code that calls the hook
+	sh := p.objShard(addr)
+	sh.mu.Lock()
+	sh.objs[addr] = tagRef{tag, int64(bytes)}
+	sh.mu.Unlock()
+	tag.bytes.Add(int64(bytes))
+	tag.calls.Add(1)
 }
 
 // TagFree takes a freed slab object back (slab.TagHooks).
 //
-// Kernel: mm/slub.c:__alloc_tagging_slab_free_hook().
+// Kernel: mm/slub.c:__alloc_tagging_slab_free_hook(), include/linux/alloc_tag.h:alloc_tag_sub().
 func (p *allocProfiler) TagFree(_ *memalloc.Task, _ *slab.Cache, addr uint64, _ int) {
-	p.uncharge(true, addr)
+	sh := p.objShard(addr)
+	sh.mu.Lock()
+	ref, ok := sh.objs[addr]
+	if ok {
+		delete(sh.objs, addr)
+	}
+	sh.mu.Unlock()
+	if ok {
+		ref.tag.bytes.Add(-ref.bytes)
+		ref.tag.calls.Add(-1)
+	}
 }
 
 // AllocTag is one line of /proc/allocinfo: a call site, and the bytes and

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mmsim/mmsim"
 	"github.com/mmsim/mmsim/gfp"
@@ -160,4 +161,235 @@ func BenchmarkAllocProfiling(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestAllocinfoTaskTag checks the task's allocation tag (current->alloc_tag)
+// as the System methods set it: for the duration of the call, the same tag
+// for every call from one line and another for another line, the slab
+// page tag around a new slab, none for an allocation mmsim makes on its own
+// behalf (Explain's, whose site the stack walk finds), and the old tag put
+// back on return, also when the call fails.
+//
+// Reference: include/linux/alloc_tag.h:alloc_hooks(), alloc_tag_save(),
+// alloc_tag_restore(); mm/slub.c:alloc_slab_page().
+func TestAllocinfoTaskTag(t *testing.T) {
+	s := profSystem(t)
+	tk := s.NewTask("t")
+	var seen []any // tk's tag at each of its mm_page_alloc events
+	s.Trace(func(ev mmsim.Event) {
+		if ev.Kind == zone.EvPageAlloc && ev.PID == tk.PID() && !ev.NoPage {
+			seen = append(seen, tk.AllocTag()) // tk's goroutine: the event is its allocation's
+		}
+	})
+	alloc := func(f func() (zone.Page, error)) (zone.Page, any) {
+		seen = nil
+		p, err := f()
+		require.NoError(t, err)
+		require.Len(t, seen, 1)
+		return p, seen[0]
+	}
+
+	var pages []zone.Page
+	var tags []any
+	for range 2 {
+		p, tag := alloc(func() (zone.Page, error) { return s.AllocPages(tk, gfp.Kernel, 0) }) // one line, twice
+		pages, tags = append(pages, p), append(tags, tag)
+	}
+	p, other := alloc(func() (zone.Page, error) {
+		return s.AllocPages(tk, gfp.Kernel, 0) // another line
+	})
+	pages = append(pages, p)
+	require.NotNil(t, tags[0], "an AllocPages from a test line runs under that line's tag")
+	assert.Same(t, tags[0], tags[1], "one call site, one tag")
+	assert.NotSame(t, tags[0], other, "another call site, another tag")
+	assert.Nil(t, tk.AllocTag(), "the tag is put back on return")
+
+	// A new slab's page runs under alloc_slab_page's tag, the object
+	// under the caller's, which is put back after the slab.
+	c, err := s.KmemCacheCreate("tasktag_cache", 256, 8, 0)
+	require.NoError(t, err)
+	seen = nil
+	o, err := s.KmemCacheAlloc(tk, c, gfp.Kernel)
+	require.NoError(t, err)
+	require.Len(t, seen, 1, "the first object needs a slab")
+	require.NotNil(t, seen[0])
+	assert.NotSame(t, tags[0], seen[0])
+	assert.NotSame(t, other, seen[0])
+	assert.Nil(t, tk.AllocTag())
+
+	// Explain allocates through AllocPages from inside mmsim: no tag,
+	// and the walk charges the page to Explain's caller, as before.
+	before := s.Allocinfo()
+	file, line := callSite()
+	e, err := s.Explain(tk, gfp.Kernel, 0)
+	require.NoError(t, err)
+	require.NoError(t, e.Err)
+	assert.Equal(t, []any{nil}, seen[1:], "mmsim's own call sets no tag")
+	assert.Equal(t, int64(zone.PageSize), tagAt(t, s, file, line).Bytes)
+	assert.Len(t, s.Allocinfo(), len(before)+1)
+	require.NoError(t, s.FreePages(tk, e.Page, 0))
+
+	// A call that fails, or allocates nothing, lists no tag.
+	_, err = s.AllocPages(tk, gfp.Kernel, zone.MaxPageOrder+1)
+	require.Error(t, err)
+	_, err = s.AllocPagesBulk(tk, gfp.Kernel, nil)
+	require.NoError(t, err)
+	assert.Nil(t, tk.AllocTag())
+	assert.Len(t, s.Allocinfo(), len(before)+1, "a tag is listed at its first charge")
+
+	for _, p := range pages {
+		require.NoError(t, s.FreePages(tk, p, 0))
+	}
+	require.NoError(t, s.KmemCacheFree(tk, c, o))
+}
+
+// callSite returns the file (its name) and the line after its caller's.
+func callSite() (string, int) {
+	_, file, line, _ := runtime.Caller(1)
+	return file[strings.LastIndexByte(file, '/')+1:], line + 1
+}
+
+// kmallocVia is a user helper: its Kmalloc line is the call site of every
+// allocation made through it, whichever line calls it.
+func kmallocVia(s *mmsim.System, tk *memalloc.Task, size int) (mmsim.Object, int, error) {
+	_, _, line, _ := runtime.Caller(0)
+	o, err := s.Kmalloc(tk, size, gfp.Kernel)
+	return o, line + 1, err
+}
+
+// TestAllocinfoSites checks where each kind of allocation is charged: a
+// user helper called from two lines charges its own line; a kvmalloc's
+// memory, kmalloc'd or vmalloc'd, pages and page tables, and a
+// kmem_cache_alloc's object go to the caller's line while a new slab's
+// pages go to alloc_slab_page; a fault's pages (TouchAnon) go to the
+// caller's line; a workqueue item's allocations to the item's line.
+//
+// Reference: include/linux/alloc_tag.h:alloc_hooks(), mm/slub.c:alloc_slab_page(),
+// __kvmalloc_node_noprof(), mm/vmalloc.c:vm_area_alloc_pages().
+func TestAllocinfoSites(t *testing.T) {
+	s := profSystem(t)
+	tk := s.NewTask("t")
+
+	o1, line, err := kmallocVia(s, tk, 100)
+	require.NoError(t, err)
+	o2, line2, err := kmallocVia(s, tk, 100)
+	require.NoError(t, err)
+	require.Equal(t, line, line2)
+	assert.Equal(t, mmsim.AllocTag{File: "allocinfo_test.go", Line: line, Func: "kmallocVia", Bytes: 256, Calls: 2},
+		tagAt(t, s, "allocinfo_test.go", line))
+	require.NoError(t, s.Kfree(tk, o1))
+	require.NoError(t, s.Kfree(tk, o2))
+
+	slabPages := func() int64 { return tagAt(t, s, "mm/slub.c", 3280).Bytes }
+	c, err := s.KmemCacheCreate("sites_cache", 512, 8, 0)
+	require.NoError(t, err)
+	inSlabs := slabPages()
+	file, line := callSite()
+	o, err := s.KmemCacheAlloc(tk, c, gfp.Kernel)
+	require.NoError(t, err)
+	assert.Equal(t, mmsim.AllocTag{File: file, Line: line, Func: "TestAllocinfoSites", Bytes: 512, Calls: 1}, tagAt(t, s, file, line))
+	assert.Equal(t, int64(zone.PageSize<<c.Order()), slabPages()-inSlabs, "the new slab is alloc_slab_page's")
+	require.NoError(t, s.KmemCacheFree(tk, c, o))
+
+	for _, size := range []int{3 * zone.PageSize, 2 << 20, mmsim.KmallocMaxSize + zone.PageSize} {
+		inSlabs = slabPages()
+		file, line = callSite()
+		v, err := s.Kvmalloc(tk, size, gfp.Kernel)
+		require.NoError(t, err)
+		tag := tagAt(t, s, file, line)
+		assert.GreaterOrEqual(t, tag.Bytes+slabPages()-inSlabs, int64(size), "kvmalloc(%d): all of it is charged", size)
+		assert.Positive(t, tag.Bytes, "kvmalloc(%d): to the caller", size)
+		require.NoError(t, s.Kvfree(tk, v))
+	}
+
+	file, line = callSite()
+	n, err := s.TouchAnon(tk, 20)
+	require.NoError(t, err)
+	require.Equal(t, int64(20), n)
+	assert.GreaterOrEqual(t, tagAt(t, s, file, line).Bytes, int64(20*zone.PageSize), "a fault's pages are its caller's")
+
+	wq := s.NewWorkqueue("sites", 0)
+	var workLine int
+	var wo mmsim.Object
+	work := mmsim.NewWork("sites", func(kt *memalloc.Task) error {
+		var err error
+		_, workLine = callSite()
+		wo, err = s.Kmalloc(kt, 64, gfp.Kernel)
+		return err
+	})
+	require.True(t, wq.Queue(tk, work))
+	require.NoError(t, wq.FlushWork(tk, work))
+	assert.Equal(t, int64(64), tagAt(t, s, "allocinfo_test.go", workLine).Bytes, "a work item's kmalloc is its line's")
+	require.NoError(t, s.Kfree(tk, wo))
+	require.NoError(t, s.CheckInvariants())
+}
+
+// TestAllocinfoConcurrent charges and uncharges from several tasks at
+// once, from the same lines, and checks that the counters hold exactly
+// what is still live (run it with -race).
+func TestAllocinfoConcurrent(t *testing.T) {
+	s := profSystem(t)
+	const workers, rounds = 4, 300
+	type live struct {
+		pages []zone.Page
+		objs  []mmsim.Object
+	}
+	kept := make([]live, workers)
+	var pageLine, objLine int
+	var g errgroup.Group
+	for w := range workers {
+		tk := s.NewTask(fmt.Sprintf("w%d", w))
+		g.Go(func() error {
+			for i := range rounds {
+				_, _, pl, _ := runtime.Caller(0)
+				p, err := s.AllocPages(tk, gfp.Kernel, zone.Order(i%3))
+				if err != nil {
+					return err
+				}
+				_, _, ol, _ := runtime.Caller(0)
+				o, err := s.Kmalloc(tk, 200, gfp.Kernel)
+				if err != nil {
+					return err
+				}
+				if w == 0 && i == 0 {
+					pageLine, objLine = pl+1, ol+1
+				}
+				if i%2 == 0 {
+					kept[w].pages, kept[w].objs = append(kept[w].pages, p), append(kept[w].objs, o)
+					continue
+				}
+				if err := s.FreePages(tk, p, zone.Order(i%3)); err != nil {
+					return err
+				}
+				if err := s.Kfree(tk, o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	require.NoError(t, g.Wait())
+	var pageBytes int64
+	for i := 0; i < rounds; i += 2 {
+		pageBytes += zone.PageSize << (i % 3)
+	}
+	pages := tagAt(t, s, "allocinfo_test.go", pageLine)
+	assert.Equal(t, int64(workers*rounds/2), pages.Calls)
+	assert.Equal(t, workers*pageBytes, pages.Bytes)
+	objs := tagAt(t, s, "allocinfo_test.go", objLine)
+	assert.Equal(t, mmsim.AllocTag{File: "allocinfo_test.go", Line: objLine, Func: "TestAllocinfoConcurrent.func1",
+		Bytes: workers * rounds / 2 * 256, Calls: workers * rounds / 2}, objs)
+
+	tk := s.NewTask("free")
+	for w := range kept {
+		for i, p := range kept[w].pages {
+			require.NoError(t, s.FreePages(tk, p, zone.Order(2*i%3)))
+		}
+		for _, o := range kept[w].objs {
+			require.NoError(t, s.Kfree(tk, o))
+		}
+	}
+	assert.Zero(t, tagAt(t, s, "allocinfo_test.go", pageLine).Bytes)
+	assert.Zero(t, tagAt(t, s, "allocinfo_test.go", objLine).Bytes)
+	require.NoError(t, s.CheckInvariants())
 }

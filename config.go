@@ -111,7 +111,8 @@ type Config struct {
 	// (CONFIG_MEM_ALLOC_PROFILING with vm.mem_profiling=1): every page
 	// and slab object is charged to its Go call site, and
 	// System.WriteAllocinfo prints /proc/allocinfo. Off by default: it
-	// costs a stack walk on every allocation (see BENCHMARKS.md).
+	// costs about five order-0 allocations' time on every allocation,
+	// most of it finding the caller's frame (see BENCHMARKS.md).
 	AllocProfiling bool
 	// Nofail chooses what a __GFP_NOFAIL request that can never be
 	// satisfied does (seed 000): the kernel's answer, an error, a BUG,

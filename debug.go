@@ -45,7 +45,7 @@ func (h allocHooks) PostAlloc(t *memalloc.Task, p zone.Page, order zone.Order, m
 		po.SetPageOwner(t, p, order, mask)
 	}
 	if pr := h.s.prof; pr != nil {
-		pr.tagPages(p.PFN(), order)
+		pr.tagPages(t, p.PFN(), order)
 	}
 }
 
@@ -110,13 +110,27 @@ func (s *System) setupDebug() error {
 		s.slab.SetShouldFailslab(s.inject.shouldFailslab)
 	}
 	if s.cfg.AllocProfiling {
-		s.prof = newAllocProfiler()
+		s.prof = newAllocProfiler(s.endPFN())
 		s.slab.SetTagHooks(s.prof)
+		s.slab.SetSlabPageTag(s.prof.slabPage)
 	}
 	if s.cfg.Lockdep || d.PageOwner || s.inject != nil || s.prof != nil {
 		s.alloc.SetHooks(allocHooks{s})
 	}
 	return nil
+}
+
+// endPFN returns the pfn above the machine's last zone.
+func (s *System) endPFN() zone.PFN {
+	var end zone.PFN
+	for _, n := range s.alloc.Nodes() {
+		for zt := range gfp.MaxNrZones {
+			if z := n.Zone(gfp.ZoneType(zt)); z != nil {
+				end = max(end, z.EndPFN())
+			}
+		}
+	}
+	return end
 }
 
 // DebugStats is what the debug allocators did.

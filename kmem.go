@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/slab"
@@ -67,6 +68,11 @@ func (s *System) Kmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, err
 	if err := s.check(t); err != nil {
 		return Object{}, err
 	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+	}
 	if size < 0 {
 		return Object{}, negativeSize("kmalloc", size)
 	}
@@ -112,6 +118,11 @@ func (s *System) Kfree(t *memalloc.Task, o Object) error {
 func (s *System) Vmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, error) {
 	if err := s.check(t); err != nil {
 		return Object{}, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	if size < 0 {
 		return Object{}, negativeSize("vmalloc", size)
@@ -181,6 +192,11 @@ func (s *System) Vfree(t *memalloc.Task, o Object) error {
 func (s *System) Kvmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, error) {
 	if err := s.check(t); err != nil {
 		return Object{}, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	if size < 0 {
 		return Object{}, negativeSize("kvmalloc", size)
@@ -274,6 +290,11 @@ func (s *System) KmemCache(name string) *Cache { return s.slab.Cache(name) }
 func (s *System) KmemCacheAlloc(t *memalloc.Task, c *Cache, mask gfp.Mask) (Object, error) {
 	if err := s.check(t); err != nil {
 		return Object{}, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	if c == nil {
 		return Object{}, fmt.Errorf("%w: kmem_cache_alloc: no cache", ErrInvalid)

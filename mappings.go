@@ -3,6 +3,7 @@ package mmsim
 import (
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/mmsim/mmsim/internal/mm"
 	"github.com/mmsim/mmsim/memalloc"
@@ -130,6 +131,11 @@ func (s *System) Mmap(t *memalloc.Task, length int64, prot Prot, flags MapFlags)
 	if err != nil {
 		return 0, err
 	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+	}
 	return s.model.Mmap(p, mm.MmapRequest{Len: length, Prot: prot, Flags: flags})
 }
 
@@ -142,6 +148,11 @@ func (s *System) MmapFile(t *memalloc.Task, f *File, pgoff, length int64, prot P
 	p, err := s.proc(t)
 	if err != nil {
 		return 0, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	if f == nil || pgoff < 0 {
 		return 0, fmt.Errorf("mmap: no file, or a negative offset: %w", EINVAL)
@@ -186,6 +197,11 @@ func (s *System) Mlock(t *memalloc.Task, addr uint64, length int64, flags int) e
 	if err != nil {
 		return err
 	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+	}
 	return s.model.Mlock(p, addr, length, flags)
 }
 
@@ -212,6 +228,11 @@ func (s *System) Read(t *memalloc.Task, addr uint64) (AccessResult, error) {
 	if err != nil {
 		return AccessResult{}, err
 	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+	}
 	return s.model.Access(p, addr, false, 0)
 }
 
@@ -222,6 +243,11 @@ func (s *System) Write(t *memalloc.Task, addr uint64, val uint64) (AccessResult,
 	p, err := s.proc(t)
 	if err != nil {
 		return AccessResult{}, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	return s.model.Access(p, addr, true, val)
 }
@@ -237,6 +263,11 @@ func (s *System) Fork(t *memalloc.Task, name string) (*memalloc.Task, error) {
 	p, err := s.proc(t)
 	if err != nil {
 		return nil, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	pid := int(s.nextPID.Add(1) - 1)
 	cpu := int((s.nextCPU.Add(1) - 1) % int64(s.cfg.CPUs))
@@ -336,6 +367,11 @@ func (s *System) MemfdSecret(t *memalloc.Task, flags uint) (*File, error) {
 	p, err := s.proc(t)
 	if err != nil {
 		return nil, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	f, err := s.model.MemfdSecret(p, flags)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -258,6 +259,11 @@ func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (
 	if err := s.check(t); err != nil {
 		return zone.Page{}, err
 	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+	}
 	if mask&gfp.NoFail != 0 && order > zone.MaxPageOrder {
 		if handled, err := s.nofailNever(t, "alloc_pages", "mm/page_alloc.c:__alloc_pages_noprof",
 			fmt.Sprintf("order:%d is above MAX_PAGE_ORDER (%d)", order, zone.MaxPageOrder), mask); handled {
@@ -280,6 +286,11 @@ func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (
 func (s *System) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []zone.Page) (int, error) {
 	if err := s.check(t); err != nil {
 		return 0, err
+	}
+	if pr := s.prof; pr != nil {
+		var pc [1]uintptr
+		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
+		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
 	}
 	return s.alloc.AllocPagesBulk(t, mask, pages)
 }

@@ -57,6 +57,8 @@
 //	memalloc_noreclaim_save() (PF_MEMALLOC)  Task.SaveMemalloc
 //	memalloc_*_restore()                     Task.Restore
 //	current_gfp_context()                    Task.GFPContext
+//	current->alloc_tag                       Task.AllocTag
+//	alloc_tag_save(), alloc_tag_restore()    Task.SaveAllocTag, Task.RestoreAllocTag
 //
 // # Locking
 //

@@ -19,12 +19,12 @@ const TaskCommLen = 16
 // explicitly, as the first parameter, to every call that may allocate.
 //
 // A Task belongs to one goroutine at a time, its owner: the methods that
-// change it (SaveFlags, Restore and the Save* helpers, SetCPU) and the ones
-// that read what only the owner keeps (GFPContext, Err) may be called only by
-// the owner. Handing a Task to another goroutine transfers it. Flags, Comm and
-// PID may be read from any goroutine, as the kernel reads another task's
-// flags. Under the invariants build tag, concurrent use by two goroutines
-// panics.
+// change it (SaveFlags, Restore and the Save* helpers, SetCPU,
+// SaveAllocTag, RestoreAllocTag) and the ones that read what only the
+// owner keeps (GFPContext, Err, AllocTag) may be called only by the owner.
+// Handing a Task to another goroutine transfers it. Flags, Comm and PID may
+// be read from any goroutine, as the kernel reads another task's flags.
+// Under the invariants build tag, concurrent use by two goroutines panics.
 //
 // Kernel: include/linux/sched.h:struct task_struct.
 type Task struct {
@@ -50,6 +50,12 @@ type Task struct {
 	// err is the first scope misuse detected on this task (sticky).
 	// Owned by the task goroutine.
 	err error
+
+	// allocTag is current->alloc_tag: the allocation tag of the API call
+	// in progress, which the allocation-profiling hooks charge; nil when
+	// none is set. What a tag is belongs to the profiler: memalloc only
+	// keeps it. Owned by the task goroutine.
+	allocTag any
 
 	// owner identifies what created the task (a System), for its callers
 	// to check that a task is theirs. Invariant: immutable after
@@ -137,6 +143,35 @@ func (t *Task) SetCPU(cpu int) {
 	t.cpu = cpu
 	t.exit()
 }
+
+// SaveAllocTag makes tag the task's allocation tag, which the allocations
+// it makes until RestoreAllocTag are charged to, and returns the tag it
+// replaces, to be handed to RestoreAllocTag. A nil tag means none. Only
+// the owner may call it.
+//
+// Kernel: include/linux/alloc_tag.h:alloc_tag_save().
+func (t *Task) SaveAllocTag(tag any) (old any) {
+	t.enter()
+	old, t.allocTag = t.allocTag, tag
+	t.exit()
+	return old
+}
+
+// RestoreAllocTag puts back the allocation tag SaveAllocTag returned. Only
+// the owner may call it.
+//
+// Kernel: include/linux/alloc_tag.h:alloc_tag_restore().
+func (t *Task) RestoreAllocTag(old any) {
+	t.enter()
+	t.allocTag = old
+	t.exit()
+}
+
+// AllocTag returns the task's allocation tag, or nil. Only the owner may
+// call it: the allocation paths read it on the task's goroutine.
+//
+// Kernel: include/linux/sched.h:task_struct.alloc_tag (current->alloc_tag).
+func (t *Task) AllocTag() any { return t.allocTag }
 
 // Err returns the first scope misuse detected on the task, or nil. The error
 // is sticky: it stays until the task is dropped. It wraps ErrScope and the

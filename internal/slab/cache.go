@@ -101,6 +101,10 @@ type Allocator struct {
 	// tags are the allocation-profiling hooks, nil without profiling.
 	// Invariant: set before the first allocation, then immutable.
 	tags TagHooks
+	// slabPageTag is the allocation tag of a new slab's pages, nil
+	// without profiling. Invariant: set before the first allocation,
+	// then immutable.
+	slabPageTag any
 	// objcg records the charged objects by address. Protected by
 	// objcgMu.
 	objcgMu sync.Mutex
@@ -137,8 +141,10 @@ type ShouldFailFunc func(t *memalloc.Task, c *Cache, mask gfp.Mask) bool
 // TagHooks sees every object allocated and freed in a cache without
 // SLAB_NO_OBJ_EXT or SLAB_NOLEAKTRACE, as memory allocation profiling
 // does: bytes is the cache's object stride (s->size). Large kmallocs are
-// not objects: their pages are tagged by the page allocator's hooks. It
-// is called with no slab lock held.
+// not objects: their pages are tagged by the page allocator's hooks.
+// TagAlloc is called with no slab lock held; TagFree with the cache's lock
+// held, before the object can be allocated again, so that the two calls of
+// one address never cross: it must not allocate or call into slab.
 //
 // Kernel: mm/slub.c:alloc_tagging_slab_alloc_hook(),
 // alloc_tagging_slab_free_hook().
@@ -255,6 +261,17 @@ func (s *Allocator) SetShouldFailslab(f ShouldFailFunc) { s.shouldFail = f }
 //
 // Kernel: mm/slub.c:alloc_tagging_slab_alloc_hook().
 func (s *Allocator) SetTagHooks(h TagHooks) { s.tags = h }
+
+// SetSlabPageTag gives the allocation tag that a new slab's page
+// allocation runs under (Task.SaveAllocTag), in place of the tag of the
+// call that needed the slab: allocate_slab allocates through
+// alloc_frozen_pages(), whose own alloc_hooks() charge the pages to
+// mm/slub.c's alloc_slab_page, not to the kmalloc caller. A nil tag (the
+// default) leaves the task's tag alone. It must be called before the first
+// allocation.
+//
+// Kernel: mm/slub.c:alloc_slab_page(), mm/internal.h:alloc_frozen_pages().
+func (s *Allocator) SetSlabPageTag(tag any) { s.slabPageTag = tag }
 
 // tagHooksFor returns the tag hooks for c's objects, or nil.
 func (s *Allocator) tagHooksFor(c *Cache) TagHooks {

@@ -78,6 +78,7 @@
 //	should_failslab              Allocator.SetShouldFailslab (the root wires failslab)
 //	/sys/kernel/slab/*/failslab  Cache.SetFailslab (SLAB_FAILSLAB)
 //	alloc_tagging_slab_*_hook    Allocator.SetTagHooks, TagHooks
+//	alloc_slab_page's alloc_tag  Allocator.SetSlabPageTag
 //	kmalloc / kfree / ksize      Allocator.Kmalloc, KmallocSite, Kfree, KfreeSite, Ksize
 //	kmalloc_slab                 Allocator.KmallocCache
 //	kmalloc_size_roundup         Allocator.KmallocSizeRoundup
@@ -94,7 +95,8 @@
 //	    Allocator.pmu (the pfn → slab map)
 //
 // Cache.mu is never held across a page allocation or free (which may enter
-// reclaim), a hook (which may allocate from another cache) or a tracepoint;
+// reclaim), a hook (which may allocate from another cache) or a tracepoint,
+// save TagHooks.TagFree, which takes only the profiler's own lock;
 // Allocator.mu is not held while caches allocate. zone's locks are taken
 // only by the page-allocator calls, with no slab lock held.
 package slab

@@ -273,6 +273,11 @@ func (c *Cache) unlinkLocked(sl *slab) {
 //
 // Kernel: mm/slub.c:new_slab(), allocate_slab(), account_slab().
 func (c *Cache) newSlab(t *memalloc.Task, mask gfp.Mask) (*slab, error) {
+	if tag := c.s.slabPageTag; tag != nil {
+		// alloc_frozen_pages() is alloc_hooks()-wrapped: what the new
+		// slab allocates is charged to alloc_slab_page.
+		defer t.RestoreAllocTag(t.SaveAllocTag(tag))
+	}
 	if mask&gfp.SlabBugMask != 0 {
 		mask = c.s.kmallocFixFlags(t, mask)
 	}
@@ -427,6 +432,12 @@ func (c *Cache) release(t *memalloc.Task, sl *slab, addr uint64) error {
 		c.mu.Unlock()
 		return err
 	}
+	if th := c.s.tagHooksFor(c); th != nil {
+		// Before the object can be allocated again, as
+		// alloc_tagging_slab_free_hook runs before do_slab_free: a
+		// TagAlloc of its next life must come after this TagFree.
+		th.TagFree(t, c, addr, c.l.size)
+	}
 	wasFull := len(sl.free) == 0
 	sl.clearUsed(i)
 	sl.free = append(sl.free, int32(i))
@@ -450,9 +461,6 @@ func (c *Cache) release(t *memalloc.Task, sl *slab, addr uint64) error {
 		c.partialFree++
 	}
 	c.mu.Unlock()
-	if th := c.s.tagHooksFor(c); th != nil {
-		th.TagFree(t, c, addr, c.l.size)
-	}
 	c.unchargeObject(addr)
 	c.discardSlabs(t, discard)
 	return nil

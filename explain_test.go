@@ -525,3 +525,141 @@ func TestExplainArguments(t *testing.T) {
 	require.True(t, errors.Is(e.Err, mmsim.ErrBug))
 	requirePhrases(t, e, "prepare_alloc_pages: gfp_zone")
 }
+
+// TestExplainKswapdHopelessWakesKcompactd explains a request that cannot
+// reclaim on a node whose kswapd has given up: wakeup_kswapd leaves kswapd
+// asleep and wakes kcompactd instead.
+//
+// The machine: every page is taken with __GFP_MEMALLOC (past every
+// watermark and reserve), then every odd pfn is freed, so that half the
+// memory is free, far above the high watermarks, but no two free pages are
+// buddies: no free block of order 1 or more exists, and no page is on an
+// LRU for reclaim to free. Each GFP_NOWAIT order-3 request then fails and
+// wakes kswapd for order 3, whose balance_pgdat reclaims nothing: one
+// kswapd_failure per wake, MAX_RECLAIM_RETRIES of them make the node
+// hopeless. The node is balanced at order 0 but not at order 3, so only the
+// hopeless half of the condition holds for the explained order-3 request.
+// A request with __GFP_DIRECT_RECLAIM takes the same branch without the
+// kcompactd wakeup.
+//
+// Reference: mm/vmscan.c:wakeup_kswapd(), kswapd_test_hopeless(),
+// balance_pgdat(); mm/compaction.c:wakeup_kcompactd().
+func TestExplainKswapdHopelessWakesKcompactd(t *testing.T) {
+	s := newSystem(t, smallConfig(16384))
+	frag := s.NewTask("frag")
+	var pages []zone.Page
+	for {
+		p, err := s.AllocPages(frag, gfp.NoWait|gfp.Memalloc|gfp.NoWarn, 0)
+		if err != nil {
+			require.ErrorIs(t, err, mmsim.ErrNoMemory)
+			break
+		}
+		pages = append(pages, p)
+	}
+	for _, p := range pages {
+		if p.PFN()%2 == 1 {
+			require.NoError(t, s.FreePages(frag, p, 0))
+		}
+	}
+	s.RunUntilIdle(time.Second)
+
+	n := s.Nodes()[0]
+	k := s.Reclaim().Kswapd(0)
+	kc := s.Compaction().Kcompactd(0)
+	require.True(t, n.Balanced(0, gfp.ZoneNormal), "half the memory is free: balanced at order 0")
+	require.False(t, n.Balanced(3, gfp.ZoneNormal), "no free block of order 3: not balanced at order 3")
+	require.Zero(t, k.Failures())
+	for i := 0; i < zone.MaxReclaimRetries; i++ {
+		_, err := s.AllocPages(frag, gfp.NoWait|gfp.NoWarn, 3)
+		require.ErrorIs(t, err, mmsim.ErrNoMemory)
+		s.RunUntilIdle(time.Second)
+		require.Equal(t, i+1, k.Failures(), "each order-3 wake is one balance_pgdat that reclaims nothing")
+	}
+	require.True(t, k.Waiting(), "the hopeless kswapd sleeps on kswapd_wait (waitqueue_active)")
+	require.False(t, k.Running())
+	require.False(t, n.Balanced(3, gfp.ZoneNormal), "compaction cannot move kernel pages: still no order-3 block")
+
+	kRuns, kNext, kcWakes := k.Runs(), k.Next(), kc.Wakes()
+	require.Greater(t, kc.Next(), s.Now(), "kcompactd waits on its timeout")
+	req := s.NewTask("requester")
+	e, err := s.Explain(req, gfp.NoWait|gfp.NoWarn, 3)
+	require.NoError(t, err)
+	require.Equal(t, zone.OutcomeFailed, e.Outcome, "%s", e)
+	require.ErrorIs(t, e.Err, mmsim.ErrNoMemory)
+	require.Equal(t, zone.Order(3), e.Order)
+	require.Equal(t, gfp.NoWait|gfp.NoWarn, e.Effective)
+	require.Equal(t, gfp.ZoneNormal, e.HighestZone)
+	requireKindsInOrder(t, e, zone.StepSlowPath, zone.StepAllocFlags, zone.StepKswapd, zone.StepFreelist,
+		zone.StepWatermark, zone.StepReserves, zone.StepNoPage, zone.StepFailed)
+	const branch = "kswapd_failures >= MAX_RECLAIM_RETRIES (16): a hopeless node, left to direct reclaim: " +
+		"kswapd not woken; the request cannot reclaim, so wakeup_kcompactd instead"
+	var ks []zone.Step
+	for _, st := range e.Steps {
+		if st.Kind == zone.StepKswapd {
+			ks = append(ks, st)
+		}
+	}
+	require.Len(t, ks, 1, "one node, no retry: one wakeup_kswapd\n%s", e)
+	assert.Empty(t, ks[0].Zone, "wake_all_kswapds is about the node")
+	assert.Equal(t, "wake_all_kswapds: wakeup_kswapd node 0 order 3 highest zone Normal: "+branch, ks[0].Text)
+	requirePhrases(t, e, "wakeup_kswapd node 0 order 3 highest zone Normal: "+branch,
+		"ALLOC_WMARK_MIN|ALLOC_NON_BLOCK|ALLOC_CPUSET|ALLOC_KSWAPD (0x850)",
+		"!can_direct_reclaim (__GFP_DIRECT_RECLAIM not in the request)", "outcome: failed (NULL)")
+	assert.NotContains(t, e.String(), "woken (kswapd_order")
+
+	// The machine agrees with the words: kswapd was not made runnable;
+	// kcompactd was, now, and runs.
+	assert.Equal(t, kNext, k.Next(), "kswapd still asleep")
+	assert.True(t, k.Waiting())
+	assert.Equal(t, s.Now(), kc.Next(), "wakeup_kcompactd: kcompactd due now")
+	order, highest := n.KswapdRequest()
+	assert.Equal(t, zone.Order(3), order, "kswapd_order is raised before the branch")
+	assert.Equal(t, gfp.ZoneNormal, highest)
+	s.RunUntilIdle(time.Second)
+	assert.Equal(t, kRuns, k.Runs(), "kswapd did not run")
+	assert.Equal(t, kcWakes+1, kc.Wakes(), "kcompactd did its work once")
+	assert.Equal(t, zone.MaxReclaimRetries, k.Failures())
+
+	// With __GFP_DIRECT_RECLAIM the branch is the same, without kcompactd:
+	// the caller compacts and reclaims itself.
+	e, err = s.Explain(req, gfp.Kernel|gfp.NoRetry|gfp.NoWarn, 3)
+	require.NoError(t, err)
+	require.Equal(t, zone.OutcomeFailed, e.Outcome, "%s", e)
+	requirePhrases(t, e, "wakeup_kswapd node 0 order 3 highest zone Normal: kswapd_failures >= MAX_RECLAIM_RETRIES (16): "+
+		"a hopeless node, left to direct reclaim: kswapd not woken\n")
+	assert.NotContains(t, e.String(), "wakeup_kcompactd instead")
+	assert.NotContains(t, e.String(), "woken (kswapd_order")
+	assert.Equal(t, kRuns, k.Runs(), "kswapd did not run")
+	require.NoError(t, s.CheckInvariants())
+}
+
+// TestExplainKswapdAwake: a request that finds kswapd woken already, and
+// not yet run, only raises kswapd_order (wakeup_kswapd returns at its
+// waitqueue_active test), and it is not counted as a wake: KswapdWakes
+// counts the mm_vmscan_wakeup_kswapd events.
+//
+// Reference: mm/vmscan.c:wakeup_kswapd().
+func TestExplainKswapdAwake(t *testing.T) {
+	s := newSystem(t, smallConfig(16384))
+	frag := s.NewTask("frag")
+	for {
+		if _, err := s.AllocPages(frag, gfp.NoWait|gfp.NoWarn, 0); err != nil {
+			break
+		}
+	}
+	n := s.Nodes()[0]
+	k := s.Reclaim().Kswapd(0)
+	require.True(t, k.Running(), "the failing GFP_NOWAIT request woke kswapd")
+	wakes := n.KswapdWakes()
+	require.EqualValues(t, 1, wakes)
+
+	e, err := s.Explain(s.NewTask("requester"), gfp.NoWait|gfp.NoWarn, 2)
+	require.NoError(t, err)
+	requirePhrases(t, e, "wakeup_kswapd node 0 order 2 highest zone Normal: kswapd awake already (waitqueue_active is false): "+
+		"it will read the raised kswapd_order and kswapd_highest_zoneidx")
+	assert.NotContains(t, e.String(), "woken (kswapd_order")
+	assert.Equal(t, wakes, n.KswapdWakes())
+	order, _ := n.KswapdRequest()
+	assert.Equal(t, zone.Order(2), order)
+	require.NoError(t, s.CheckInvariants())
+}

@@ -109,10 +109,11 @@ func (k *Kswapd) Waiting() bool {
 	return k.next == sim.Never || k.napping
 }
 
-// wake records a request and wakes the thread unless the node is hopeless.
+// wake records a request and wakes the thread if it sleeps, unless the
+// node is hopeless; it reports which.
 //
 // Kernel: mm/vmscan.c:wakeup_kswapd().
-func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) {
+func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) zone.KswapdWake {
 	k.mu.Lock()
 	if !k.pending || highest > k.highest {
 		k.highest = highest
@@ -120,31 +121,34 @@ func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gf
 	k.order = max(k.order, order)
 	k.pending = true
 	k.wakeSeq++
+	if k.next != sim.Never && !k.napping {
+		k.mu.Unlock()
+		return zone.KswapdAwake // !waitqueue_active
+	}
 	if k.failures >= zone.MaxReclaimRetries {
 		// A hopeless node: a request that cannot reclaim itself wakes
-		// kcompactd instead, if kswapd sleeps.
-		waiting := k.next == sim.Never || k.napping
+		// kcompactd instead.
 		k.mu.Unlock()
-		if c := k.r.compact; c != nil && mask&gfp.DirectReclaim == 0 && waiting {
+		if c := k.r.compact; c != nil && mask&gfp.DirectReclaim == 0 {
 			c.kcompactd[k.node.ID()].Wake(now, order, highest)
 		}
-		return
+		return zone.KswapdHopeless
 	}
 	defer k.mu.Unlock()
-	if k.next == sim.Never || k.napping {
-		if k.napping {
-			k.r.alloc.CountEvent(zone.VMKswapdLowWmarkHitQuickly, 1)
-		}
-		k.napping = false
-		k.next = now
+	if k.napping {
+		k.r.alloc.CountEvent(zone.VMKswapdLowWmarkHitQuickly, 1)
 	}
+	k.napping = false
+	k.next = now
+	return zone.KswapdWoken
 }
 
 // WakeKswapd is zone.Reclaimer's wakeup: the allocator found node n below
-// its low watermark for the request.
-func (r *Reclaimer) WakeKswapd(n *zone.Node, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) {
-	r.kswapd[n.ID()].wake(r.clock.Now(), order, highest, mask)
+// its low watermark for the request. It reports what it did with kswapd.
+func (r *Reclaimer) WakeKswapd(n *zone.Node, order zone.Order, highest gfp.ZoneType, mask gfp.Mask) zone.KswapdWake {
+	woken := r.kswapd[n.ID()].wake(r.clock.Now(), order, highest, mask)
 	r.clock.Kick()
+	return woken
 }
 
 // KswapdRunning reports whether node n's kswapd is awake.

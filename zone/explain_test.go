@@ -49,7 +49,9 @@ func (f *explainFake) freeHeld(n int) {
 	f.a.DrainAllPages(f.holder)
 }
 
-func (f *explainFake) WakeKswapd(*Node, Order, gfp.ZoneType, gfp.Mask) {}
+func (f *explainFake) WakeKswapd(*Node, Order, gfp.ZoneType, gfp.Mask) KswapdWake {
+	return KswapdWoken
+}
 func (f *explainFake) TryToFreePages(t *memalloc.Task, _ []*Zone, _ Order, _ gfp.Mask, _ gfp.ZoneType) int64 {
 	if f.nested != 0 {
 		if p, err := f.a.AllocPages(t, f.nested, 0); err == nil {

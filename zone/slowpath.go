@@ -25,8 +25,12 @@ import (
 type Reclaimer interface {
 	// WakeKswapd wakes node n's kswapd for a request of the order whose
 	// highest zone is highest; the allocator has already recorded the
-	// request in the node's kswapd order and zone (wakeup_kswapd).
-	WakeKswapd(n *Node, order Order, highest gfp.ZoneType, mask gfp.Mask)
+	// request in the node's kswapd order and zone (wakeup_kswapd). On a
+	// hopeless node (kswapd_failures >= MAX_RECLAIM_RETRIES) the
+	// allocator calls it too: the reclaimer then records the request,
+	// leaves kswapd asleep and, for a request without
+	// __GFP_DIRECT_RECLAIM, wakes kcompactd instead. It reports which.
+	WakeKswapd(n *Node, order Order, highest gfp.ZoneType, mask gfp.Mask) KswapdWake
 	// TryToFreePages runs direct reclaim on behalf of t (which has
 	// PF_MEMALLOC set around the call) with the request's mask, and
 	// returns the number of pages reclaimed.
@@ -134,6 +138,23 @@ const (
 	maxCompactRetries = 16
 )
 
+// KswapdWake is what a wakeup_kswapd did with kswapd.
+//
+// Kernel: mm/vmscan.c:wakeup_kswapd().
+type KswapdWake uint8
+
+const (
+	// KswapdWoken: kswapd slept on kswapd_wait and was woken
+	// (trace_mm_vmscan_wakeup_kswapd).
+	KswapdWoken KswapdWake = iota
+	// KswapdAwake: kswapd was awake already (waitqueue_active is
+	// false); it will read the raised kswapd_order.
+	KswapdAwake
+	// KswapdHopeless: the node is hopeless (kswapd_failures >=
+	// MAX_RECLAIM_RETRIES); kswapd is left asleep.
+	KswapdHopeless
+)
+
 // kswapdState is what the allocator records of a node's kswapd.
 //
 // Kernel: include/linux/mmzone.h:pglist_data (kswapd_order,
@@ -143,10 +164,14 @@ type kswapdState struct {
 	order   Order
 	highest gfp.ZoneType
 	set     bool  // highest is meaningful (not MAX_NR_ZONES)
-	wakes   int64 // wakeups the allocator asked for
+	wakes   int64 // kswapd woken from its sleep
 }
 
-// KswapdWakes returns how many times allocations woke the node's kswapd.
+// KswapdWakes returns how many times allocations woke the node's kswapd
+// from its sleep: the mm_vmscan_wakeup_kswapd events. A request that finds
+// kswapd awake already, the node hopeless or balanced, is not one.
+//
+// Kernel: mm/vmscan.c:wakeup_kswapd() (trace_mm_vmscan_wakeup_kswapd).
 func (n *Node) KswapdWakes() int64 {
 	n.kswapd.mu.Lock()
 	defer n.kswapd.mu.Unlock()
@@ -162,7 +187,8 @@ func (n *Node) KswapdRequest() (Order, gfp.ZoneType) {
 }
 
 // wakeupKswapd records the request for z's node's kswapd and wakes it,
-// unless the node is already balanced for it.
+// unless the node is hopeless or already balanced for it: then a request
+// that cannot reclaim wakes kcompactd instead.
 //
 // Kernel: mm/vmscan.c:wakeup_kswapd().
 func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order Order, highest gfp.ZoneType) string {
@@ -178,21 +204,67 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 		n.kswapd.order = order
 	}
 	n.kswapd.mu.Unlock()
+	kcompactd := a.opts.SlowPath.Compact != nil && mask&gfp.DirectReclaim == 0
 	if n.Balanced(order, highest) && !n.watermarkBoosted(highest) {
-		if c := a.opts.SlowPath.Compact; c != nil && mask&gfp.DirectReclaim == 0 {
-			c.WakeKcompactd(n, order, highest)
-			return "pgdat_balanced and not boosted: kswapd not woken; the request cannot reclaim, so wakeup_kcompactd instead"
+		if kcompactd {
+			a.opts.SlowPath.Compact.WakeKcompactd(n, order, highest)
 		}
-		return "pgdat_balanced and not boosted: kswapd not woken"
+		return kswapdNotWoken(a.kswapdHopeless(n), kcompactd)
 	}
-	n.kswapd.mu.Lock()
-	n.kswapd.wakes++
-	n.kswapd.mu.Unlock()
-	if r := a.opts.SlowPath.Reclaim; r != nil {
-		r.WakeKswapd(n, order, highest, mask)
+	r := a.opts.SlowPath.Reclaim
+	if r == nil {
+		return "would be woken, but the machine has no reclaim"
+	}
+	switch r.WakeKswapd(n, order, highest, mask) {
+	case KswapdWoken:
+		// Counted where the kernel fires mm_vmscan_wakeup_kswapd: past
+		// the waitqueue_active and hopeless tests.
+		n.kswapd.mu.Lock()
+		n.kswapd.wakes++
+		n.kswapd.mu.Unlock()
 		return "woken (kswapd_order and kswapd_highest_zoneidx raised to the request's)"
+	case KswapdHopeless:
+		// kswapd stays asleep, and a request that cannot reclaim woke
+		// kcompactd instead.
+		return kswapdNotWoken(true, kcompactd)
 	}
-	return "would be woken, but the machine has no reclaim"
+	return "kswapd awake already (waitqueue_active is false): it will read the raised kswapd_order and kswapd_highest_zoneidx"
+}
+
+// kswapdNotWoken says why wakeup_kswapd left kswapd asleep: the node is
+// hopeless, or else balanced and not boosted; and whether kcompactd was
+// woken instead.
+//
+// Kernel: mm/vmscan.c:wakeup_kswapd().
+func kswapdNotWoken(hopeless, kcompactd bool) string {
+	const (
+		balanced = "pgdat_balanced and not boosted: kswapd not woken"
+		gaveUp   = "kswapd_failures >= MAX_RECLAIM_RETRIES (16): a hopeless node, left to direct reclaim: kswapd not woken"
+		instead  = "; the request cannot reclaim, so wakeup_kcompactd instead"
+	)
+	switch {
+	case hopeless && kcompactd:
+		return gaveUp + instead
+	case hopeless:
+		return gaveUp
+	case kcompactd:
+		return balanced + instead
+	}
+	return balanced
+}
+
+// kswapdHopeless is kswapd_test_hopeless(): node n's kswapd has failed
+// MAX_RECLAIM_RETRIES times in a row. kswapd_failures belongs to the layer
+// above, which tells it through Options.MemInfo (the Hopeless the Mem-Info
+// block prints as "all_unreclaimable?"); without it no node is hopeless.
+//
+// Kernel: mm/vmscan.c:kswapd_test_hopeless().
+func (a *Allocator) kswapdHopeless(n *Node) bool {
+	if a.opts.MemInfo == nil {
+		return false
+	}
+	h := a.opts.MemInfo().Hopeless
+	return h != nil && h(n.id)
 }
 
 // Balanced reports whether some managed zone of the node up to highest

@@ -69,8 +69,15 @@ func run(w io.Writer) error {
 			fmt.Fprintf(bw, "    ... %d more lines (Mem-Info; for the OOM killer, the task table) ...\n    %s\n", len(lines)-2, lines[len(lines)-1])
 		}
 	}
-	fmt.Fprintf(bw, "kswapd was woken %d times, ran %d times and gave up after %d runs that reclaimed nothing.\n",
-		s.Nodes()[0].KswapdWakes(), s.Reclaim().Kswapd(0).Runs(), s.Reclaim().Kswapd(0).Failures())
+	wakes := fmt.Sprintf("%d times", s.Nodes()[0].KswapdWakes())
+	if s.Nodes()[0].KswapdWakes() == 1 {
+		wakes = "once"
+	}
+	k := s.Reclaim().Kswapd(0)
+	fmt.Fprintf(bw, "kswapd was woken %s and ran %d times; %d runs in a row reclaimed nothing.\n", wakes, k.Runs(), k.Failures())
+	if k.Failures() >= zone.MaxReclaimRetries {
+		fmt.Fprintln(bw, "The node is hopeless (kswapd_failures >= MAX_RECLAIM_RETRIES): wakeup_kswapd leaves kswapd asleep.")
+	}
 	fmt.Fprintln(bw, "\nWhere each zone stopped:")
 	for _, ty := range []gfp.ZoneType{gfp.ZoneDMA, gfp.ZoneDMA32, gfp.ZoneNormal} {
 		z := s.Nodes()[0].Zone(ty)

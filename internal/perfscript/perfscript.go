@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 )
 
 // Kind is the tracepoint an Event records.
@@ -150,57 +151,153 @@ type Event struct {
 var ErrMalformed = errors.New("malformed perf script line")
 
 // Scanner reads events from perf script text, one at a time.
+//
+// It splits lines itself rather than through bufio.Scanner: a capture
+// holds hundreds of thousands of short lines, and a split function call
+// per line costs as much as decoding the line's head.
 type Scanner struct {
-	sc        *bufio.Scanner
+	r io.Reader
+	// buf[start:end] is read and not yet split into lines.
+	buf        []byte
+	start, end int
+	eof        bool
+	err        error
+
 	line      int
 	ev        Event
 	malformed int
-	firstBad  error
+	// badLine and badErr are the first malformed line and its error.
+	badLine int
+	badErr  error
 }
+
+const (
+	// scanBuf is the read buffer's initial size; a line longer than it
+	// grows the buffer, up to maxLine.
+	scanBuf = 256 << 10
+	maxLine = 1 << 20
+)
 
 // NewScanner returns a Scanner reading r.
 func NewScanner(r io.Reader) *Scanner {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 256<<10), 1<<20)
-	return &Scanner{sc: sc}
+	return &Scanner{r: r, buf: make([]byte, scanBuf)}
+}
+
+// Reset makes s scan the lines of b in place, from line 1, with no reader
+// behind them: the events' byte slices alias b. A zero Scanner may be
+// Reset. It is how a text already in memory is split among decoders.
+func (s *Scanner) Reset(b []byte) {
+	*s = Scanner{buf: b, end: len(b), eof: true}
 }
 
 // Scan advances to the next event line and reports whether there was one.
 // Header, blank and malformed lines are skipped (Malformed counts the
 // last).
 func (s *Scanner) Scan() bool {
-	for s.sc.Scan() {
-		s.line++
-		b := s.sc.Bytes()
-		i := 0
-		for i < len(b) && b[i] == ' ' {
-			i++
+	for {
+		b, ok := s.next()
+		if !ok {
+			return false
 		}
-		if i == len(b) || b[i] == '#' {
+		s.line++
+		b = skipBlanks(b)
+		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
 		if err := ParseLine(b, &s.ev); err != nil {
 			s.malformed++
-			if s.firstBad == nil {
-				s.firstBad = fmt.Errorf("line %d: %w", s.line, err)
+			if s.badErr == nil {
+				s.badLine, s.badErr = s.line, err
 			}
 			continue
 		}
 		s.ev.Line = s.line
 		return true
 	}
-	return false
+}
+
+// next returns the next line, without its newline or a carriage return
+// before it. The line aliases buf until the next call.
+func (s *Scanner) next() ([]byte, bool) {
+	for {
+		if i := bytes.IndexByte(s.buf[s.start:s.end], '\n'); i >= 0 {
+			b := s.buf[s.start : s.start+i]
+			s.start += i + 1
+			return dropCR(b), true
+		}
+		if s.eof {
+			if s.start == s.end {
+				return nil, false
+			}
+			b := s.buf[s.start:s.end]
+			s.start = s.end
+			return dropCR(b), true
+		}
+		s.read()
+	}
+}
+
+// read moves the unsplit tail to the front of buf and reads more after
+// it, growing buf for a line longer than it. A read error or a line over
+// maxLine ends the input.
+func (s *Scanner) read() {
+	if s.start > 0 {
+		s.end = copy(s.buf, s.buf[s.start:s.end])
+		s.start = 0
+	}
+	if s.end == len(s.buf) {
+		if len(s.buf) >= maxLine {
+			s.err, s.eof = bufio.ErrTooLong, true
+			return
+		}
+		s.buf = append(s.buf, make([]byte, len(s.buf))...)
+	}
+	for empty := 0; ; empty++ {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err != nil {
+			if err != io.EOF {
+				s.err = err
+			}
+			s.eof = true
+			return
+		}
+		if n > 0 {
+			return
+		}
+		if empty == 100 {
+			s.err, s.eof = io.ErrNoProgress, true
+			return
+		}
+	}
+}
+
+func dropCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
 }
 
 // Event returns the event Scan read. It is overwritten by the next Scan.
 func (s *Scanner) Event() *Event { return &s.ev }
 
-// Err returns the first read error, not io.EOF.
-func (s *Scanner) Err() error { return s.sc.Err() }
+// Err returns the first read error, not io.EOF; bufio.ErrTooLong for a
+// line over 1 MiB.
+func (s *Scanner) Err() error { return s.err }
 
 // Malformed returns how many lines were skipped as malformed, and the first
-// of their errors.
-func (s *Scanner) Malformed() (int, error) { return s.malformed, s.firstBad }
+// of their errors, "line N: ...".
+func (s *Scanner) Malformed() (int, error) {
+	if s.badErr == nil {
+		return s.malformed, nil
+	}
+	return s.malformed, fmt.Errorf("line %d: %w", s.badLine, s.badErr)
+}
+
+// FirstMalformed returns the first malformed line's number and its error
+// (0 and nil when there was none).
+func (s *Scanner) FirstMalformed() (int, error) { return s.badLine, s.badErr }
 
 // Line returns the number of lines read so far.
 func (s *Scanner) Line() int { return s.line }
@@ -239,22 +336,28 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 		j--
 	}
 	d := j
-	var tid, mul int64 = 0, 1
-	for d >= 0 && b[d] >= '0' && b[d] <= '9' && j-d < 18 {
-		tid += int64(b[d]-'0') * mul
-		mul *= 10
+	for d >= 0 && isDigit(b[d]) && j-d < 18 {
 		d--
 	}
 	if d == j || d < 0 || b[d] != ' ' || j == k-1 {
 		return nil, false
 	}
-	i := k + 1
-	for i < len(b) && b[i] == ' ' {
-		i++
+	var tid int64
+	for _, c := range b[d+1 : j+1] {
+		tid = tid*10 + int64(c-'0')
 	}
+	i := k + 1
 	cpu, n := 0, 0
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && n < 9; i, n = i+1, n+1 {
-		cpu = cpu*10 + int(b[i]-'0')
+	if i+4 <= len(b) && b[i+3] == ']' && isDigit(b[i]) && isDigit(b[i+1]) && isDigit(b[i+2]) {
+		// perf's "[%03d]".
+		cpu, n, i = int(b[i]-'0')*100+int(b[i+1]-'0')*10+int(b[i+2]-'0'), 3, i+3
+	} else {
+		for i < len(b) && b[i] == ' ' {
+			i++
+		}
+		for ; i < len(b) && isDigit(b[i]) && n < 9; i, n = i+1, n+1 {
+			cpu = cpu*10 + int(b[i]-'0')
+		}
 	}
 	if n == 0 || i >= len(b) || b[i] != ']' {
 		return nil, false
@@ -265,7 +368,7 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 	}
 	// SECS.FRAC: — perf prints 6 fraction digits, 9 with --ns.
 	var secs int64
-	for n = 0; i < len(b) && b[i] >= '0' && b[i] <= '9' && n < 12; i, n = i+1, n+1 {
+	for n = 0; i < len(b) && isDigit(b[i]) && n < 12; i, n = i+1, n+1 {
 		secs = secs*10 + int64(b[i]-'0')
 	}
 	if n == 0 || i >= len(b) {
@@ -274,14 +377,24 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 	var frac int64
 	if b[i] == '.' {
 		i++
-		for n = 0; i < len(b) && b[i] >= '0' && b[i] <= '9' && n < 9; i, n = i+1, n+1 {
-			frac = frac*10 + int64(b[i]-'0')
-		}
-		if n == 0 {
-			return nil, false
-		}
-		for ; n < 9; n++ {
-			frac *= 10
+		if i+7 <= len(b) && b[i+6] == ':' {
+			// The usual six digits, in one word: "S.dddddd" read as
+			// "00dddddd" (i-2 holds a seconds digit and the dot).
+			v, ok := eightDigits(binary.LittleEndian.Uint64(b[i-2:])&^0xffff | 0x3030)
+			if !ok {
+				return nil, false
+			}
+			frac, i = int64(v)*1000, i+6
+		} else {
+			for n = 0; i < len(b) && isDigit(b[i]) && n < 9; i, n = i+1, n+1 {
+				frac = frac*10 + int64(b[i]-'0')
+			}
+			if n == 0 {
+				return nil, false
+			}
+			for ; n < 9; n++ {
+				frac *= 10
+			}
 		}
 	}
 	if i >= len(b) || b[i] != ':' {
@@ -295,17 +408,15 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 func (ev *Event) body(rest []byte) error {
 	rest = skipBlanks(rest)
 	// The event name, "subsys:event:": the second colon ends it.
-	c1 := 0
-	for c1 < len(rest) && rest[c1] != ':' {
-		c1++
+	c1 := bytes.IndexByte(rest, ':')
+	c2 := -1
+	if c1 >= 0 {
+		c2 = bytes.IndexByte(rest[c1+1:], ':')
 	}
-	c2 := c1 + 1
-	for c2 < len(rest) && rest[c2] != ':' {
-		c2++
-	}
-	if c2 >= len(rest) {
+	if c2 < 0 {
 		return fmt.Errorf("%w: no event name", ErrMalformed)
 	}
+	c2 += c1 + 1
 	ev.Name = rest[:c2]
 	ev.Kind = kindOf(ev.Name)
 	ev.Fields = skipBlanks(rest[c2+1:])
@@ -329,11 +440,11 @@ func (ev *Event) pageFields() bool {
 	if len(f) < 5 || string(f[:5]) != "page=" {
 		return false
 	}
-	i := 5
-	for i < len(f) && f[i] != ' ' {
-		i++
+	i := bytes.IndexByte(f[5:], ' ')
+	if i < 0 {
+		return false
 	}
-	i++
+	i += 6
 	if i+6 > len(f) || string(f[i:i+6]) != "pfn=0x" {
 		return false
 	}
@@ -378,6 +489,23 @@ func (ev *Event) pageFields() bool {
 		ev.GFP = v
 	}
 	return true
+}
+
+func isDigit(c byte) bool { return c-'0' <= 9 }
+
+// eightDigits reads the eight ASCII digits of u, the first in its low
+// byte, as one number: pairs, then quads, then the whole, each step one
+// multiply. ok is false when a byte is not a digit.
+func eightDigits(u uint64) (v uint64, ok bool) {
+	const zeros = 0x3030303030303030
+	// A digit's high nibble is 3 and adding 6 keeps it 3.
+	if u&0xf0f0f0f0f0f0f0f0 != zeros || (u+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 != zeros {
+		return 0, false
+	}
+	u -= zeros
+	u = (u * (10<<8 + 1)) >> 8 & 0x00ff00ff00ff00ff
+	u = (u * (100<<16 + 1)) >> 16 & 0x0000ffff0000ffff
+	return (u * (10000<<32 + 1)) >> 32, true
 }
 
 // hexDigit maps a byte to its value as a lower-case hex digit, 0xff for
@@ -604,10 +732,13 @@ func parseUint(b []byte) (uint64, bool) {
 	return n, true
 }
 
-// skipBlanks drops leading blanks, eight at a time: perf pads its columns
-// wide.
+// skipBlanks drops leading blanks, a word at a time: perf pads its
+// columns wide.
 func skipBlanks(b []byte) []byte {
-	for len(b) >= 8 && binary.LittleEndian.Uint64(b) == 0x2020202020202020 {
+	for len(b) >= 8 {
+		if x := binary.LittleEndian.Uint64(b) ^ 0x2020202020202020; x != 0 {
+			return b[bits.TrailingZeros64(x)/8:]
+		}
 		b = b[8:]
 	}
 	for len(b) > 0 && b[0] == ' ' {

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 
@@ -66,6 +69,112 @@ func TestParseLineMalformed(t *testing.T) {
 		require.Error(t, err, l)
 		require.True(t, errors.Is(err, ErrMalformed), l)
 	}
+}
+
+// TestTimestamps: the six-digit fraction read in one word, the nine of
+// perf script --ns, and fractions that are not all digits.
+func TestTimestamps(t *testing.T) {
+	for line, want := range map[string]int64{
+		"sh 1 [000] 432.870411: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":    432870411000,
+		"sh 1 [000] 0.000009: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":      9000,
+		"sh 1 [000] 432.870411123: kmem:mm_page_free: page=0x1 pfn=0x1 order=0": 432870411123,
+		"sh 1 [000] 432.87: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":        432870000000,
+		"sh 1 [000] 432: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":           432000000000,
+		"sh 1 [7] 99999999.999999: kmem:mm_page_free: page=0x1 pfn=0x1 order=0": 99999999999999000,
+		"sh 1 [  12] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":     1000001000,
+		"sh 1 [1234] 1.100000: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":     1100000000,
+	} {
+		var ev Event
+		require.NoError(t, ParseLine([]byte(line), &ev), line)
+		require.Equal(t, want, ev.Time, line)
+	}
+	for _, line := range []string{
+		"sh 1 [000] 432.87041/: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+		"sh 1 [000] 432.8704:1: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+		"sh 1 [000] 432.a70411: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+		"sh 1 [000] 432.: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+	} {
+		var ev Event
+		require.ErrorIs(t, ParseLine([]byte(line), &ev), ErrMalformed, line)
+	}
+}
+
+func TestEightDigits(t *testing.T) {
+	le := func(s string) uint64 {
+		var u uint64
+		for i := len(s) - 1; i >= 0; i-- {
+			u = u<<8 | uint64(s[i])
+		}
+		return u
+	}
+	for s, want := range map[string]uint64{"00000000": 0, "12345678": 12345678, "99999999": 99999999, "00870411": 870411, "10000000": 10000000} {
+		v, ok := eightDigits(le(s))
+		require.True(t, ok, s)
+		require.Equal(t, want, v, s)
+	}
+	for _, s := range []string{"1234567/", "1234567:", "a2345678", "1234 678", "\x0012345678"[:8], "12345\xb678"} {
+		_, ok := eightDigits(le(s))
+		require.False(t, ok, "%q", s)
+	}
+}
+
+// TestScannerLines: lines split however the reader hands the text over,
+// a carriage return before the newline, a last line with no newline, a
+// line longer than the read buffer, and one longer than 1 MiB ending the
+// scan with bufio.ErrTooLong.
+func TestScannerLines(t *testing.T) {
+	ev := "sh 1 [000] 1.000000: kmem:mm_page_free: page=0x1 pfn=0x1 order=0"
+	long := "sh 1 [000] 1.000001: sched:sched_switch: " + strings.Repeat("x", 300<<10)
+	text := "# header\r\n" + ev + "\r\n\n" + long + "\n garbage\n" + ev
+	for name, r := range map[string]io.Reader{
+		"whole":    strings.NewReader(text),
+		"one byte": iotest.OneByteReader(strings.NewReader(text)),
+		"data+EOF": iotest.DataErrReader(strings.NewReader(text)),
+	} {
+		sc := NewScanner(r)
+		var kinds []Kind
+		var lines []int
+		for sc.Scan() {
+			kinds = append(kinds, sc.Event().Kind)
+			lines = append(lines, sc.Event().Line)
+		}
+		require.NoError(t, sc.Err(), name)
+		require.Equal(t, []Kind{PageFree, Other, PageFree}, kinds, name)
+		require.Equal(t, []int{2, 4, 6}, lines, name)
+		require.Equal(t, 6, sc.Line(), name)
+		n, err := sc.Malformed()
+		require.Equal(t, 1, n, name)
+		require.ErrorContains(t, err, "line 5: ", name)
+		l, err := sc.FirstMalformed()
+		require.Equal(t, 5, l, name)
+		require.ErrorIs(t, err, ErrMalformed, name)
+	}
+
+	sc := NewScanner(strings.NewReader(ev + "\n" + strings.Repeat("y", 1<<20) + "\n" + ev + "\n"))
+	require.True(t, sc.Scan())
+	require.False(t, sc.Scan())
+	require.ErrorIs(t, sc.Err(), bufio.ErrTooLong)
+}
+
+// TestScannerReset scans text in place: the events alias it.
+func TestScannerReset(t *testing.T) {
+	text := []byte("garbage\n              sh 17024 [000]   432.859106:              kmem:mm_page_free: page=0x1f85bd pfn=0x1f85bd order=2")
+	var sc Scanner
+	sc.Reset(text)
+	require.True(t, sc.Scan())
+	ev := sc.Event()
+	require.Equal(t, 2, ev.Line)
+	require.Equal(t, uint64(0x1f85bd), ev.PFN)
+	require.Equal(t, "sh", string(ev.Comm))
+	require.Same(t, &text[len(text)-len("kmem:mm_page_free: page=0x1f85bd pfn=0x1f85bd order=2")], &ev.Name[0])
+	require.False(t, sc.Scan())
+	n, _ := sc.Malformed()
+	require.Equal(t, 1, n)
+	sc.Reset(text[8:])
+	require.True(t, sc.Scan())
+	require.Equal(t, 1, sc.Event().Line)
+	n, _ = sc.Malformed()
+	require.Zero(t, n)
 }
 
 // TestCapturesParse reads every bundled real capture: every event line

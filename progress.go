@@ -24,8 +24,8 @@ type progressBar struct {
 	r     io.Reader
 	w     io.Writer
 	total int64
-	// read is written by the replay's decoder goroutine, which reads
-	// the trace, and read by the goroutine that draws.
+	// read is written by whichever replay goroutine reads the next
+	// block of the trace, and read by the caller's, which draws.
 	read atomic.Int64
 	last time.Time
 }

@@ -240,10 +240,12 @@ type replayer struct {
 	lastTask *memalloc.Task
 	nrCPUs   int
 
-	pages   pfnTable
-	objects map[uint64]replayObject
-	vmaps   map[uint64]Object
-	caches  map[string]*Cache
+	pages pfnTable
+	// prefetched is prefetch's result, kept so that its loads are made.
+	prefetched blockSlot
+	objects    map[uint64]replayObject
+	vmaps      map[uint64]Object
+	caches     map[string]*Cache
 
 	failures map[failKey]*ReplayFailure
 	// panicked is set when a failure finds the machine panicked.
@@ -334,19 +336,28 @@ func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error
 	return rp.rep, err
 }
 
-// run is the replay loop: the decoder's batches, event by event.
+// run is the replay loop: the pipeline's blocks, event by event.
 func (rp *replayer) run(r io.Reader) error {
 	var bar *progressBar
 	if rp.cfg.progress != nil {
 		bar = newProgressBar(rp.cfg.progress, r)
 		r = bar
 	}
-	sc := perfscript.NewScanner(r)
-	d := &replayDecoder{sc: sc, masks: map[string]maskParse{}, seen: map[int]bool{}}
 	var last int64
-	d.pipeline(func(b *replayBatch) bool {
+	commTID := -1
+	err := replayPipeline(r, func(b *replayBlock) bool {
+		base := int(rp.rep.Lines)
+		rp.rep.Lines += int64(b.lines)
+		if b.malformed > 0 {
+			if rp.rep.Malformed == 0 {
+				rp.rep.FirstMalformed = fmt.Errorf("line %d: %w", base+b.badLine, b.bad)
+			}
+			rp.rep.Malformed += int64(b.malformed)
+		}
+		rp.prefetch(b.evs)
 		for i := range b.evs {
 			ev := &b.evs[i]
+			ev.Line += base
 			rp.rep.Events++
 			rp.rep.ByKind[ev.Kind]++
 			if !rp.started {
@@ -359,8 +370,12 @@ func (rp *replayer) run(r io.Reader) error {
 				rp.sample(ev.Time)
 				rp.nextSample = ev.Time + int64(rp.cfg.sampleEvery)
 			}
-			if ev.Comm != nil {
-				rp.comms[ev.TID] = string(ev.Comm)
+			if ev.TID != commTID {
+				// A thread's comm is the one of its first event.
+				if _, ok := rp.comms[ev.TID]; !ok {
+					rp.comms[ev.TID] = string(ev.Comm)
+				}
+				commTID = ev.TID
 			}
 			rp.event(ev)
 			last = ev.Time
@@ -374,10 +389,6 @@ func (rp *replayer) run(r io.Reader) error {
 		}
 		return true
 	})
-	// The decoder has returned: its scanner is the caller's again.
-	rp.rep.Lines = int64(sc.Line())
-	n, first := sc.Malformed()
-	rp.rep.Malformed, rp.rep.FirstMalformed = int64(n), first
 	if rp.started {
 		rp.rep.End = last
 		rp.advance(last)
@@ -386,10 +397,27 @@ func (rp *replayer) run(r io.Reader) error {
 	if bar != nil {
 		bar.done(rp.rep.Events)
 	}
-	if err := sc.Err(); err != nil {
+	if err != nil {
 		return fmt.Errorf("replay: reading the trace: %w", err)
 	}
 	return nil
+}
+
+// prefetch loads the pfn-table entry of every page event in evs before
+// they are replayed. A capture's pfns are scattered, so nearly every entry
+// is a cache miss; these loads do not depend on one another, so the CPU
+// overlaps their misses, and the replay then finds the entries cached.
+func (rp *replayer) prefetch(evs []replayEvent) {
+	var sum blockSlot
+	for i := range evs {
+		switch evs[i].Kind {
+		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
+			if sl := rp.pages.slot(evs[i].PFN, false); sl != nil {
+				sum += *sl
+			}
+		}
+	}
+	rp.prefetched = sum // a use, so the loads are kept
 }
 
 // advance lets simulated time catch up with the capture's, running the

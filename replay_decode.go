@@ -1,23 +1,31 @@
 package mmsim
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"sync"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/perfscript"
 )
 
-// The replay is a two-stage pipeline: a decoder goroutine parses the text
-// into batches of replayEvents while the caller's goroutine replays the
-// previous batch, so a machine with two CPUs parses and simulates at once.
-// Both stages are sequential and the batches keep the capture's order, so
-// a replay is as deterministic as a single loop.
+// A replay is a pipeline of two goroutines, the caller's and a decoder.
+// The trace is split into blocks of whole lines, which parse alone. The
+// caller replays the blocks in the order they were read; whenever the next
+// one is not decoded yet, it decodes a later one itself rather than wait.
+// The decoder goroutine decodes blocks as long as there is room for them.
+// Parsing is most of a replay's work, so on a machine with two CPUs it
+// spreads over both while the replay, the one sequential part, never
+// waits for a CPU: a third goroutine would time-share with it. The replay
+// sees the capture's order, so it is as deterministic as a single loop.
 
-// replayEvent is one decoded event, copied out of the scanner's buffer:
-// what the replay needs of a perfscript.Event, with the gfp mask parsed.
+// replayEvent is one decoded event: what the replay needs of a
+// perfscript.Event, with the gfp mask parsed. Its byte slices alias its
+// block's text.
 type replayEvent struct {
 	Kind     perfscript.Kind
-	Line     int
+	Line     int // in the block until the replay adds the block's first line
 	TID, CPU int
 	Time     int64
 
@@ -29,8 +37,6 @@ type replayEvent struct {
 	MaskOK bool
 	GFP    []byte
 
-	// Comm is set on a thread's first event only: the replay records it
-	// then, and makes the thread's task at its first allocation or free.
 	Comm []byte
 
 	Ptr      uint64
@@ -41,31 +47,40 @@ type replayEvent struct {
 	Failed        bool
 }
 
-// replayBatch is a run of decoded events; the byte slices of its events
-// point into arena.
-type replayBatch struct {
-	evs   []replayEvent
-	arena []byte
+// replayBlock is a run of whole lines of the trace and, once decoded,
+// their events.
+type replayBlock struct {
+	text []byte
+	evs  []replayEvent
+	// lines are the block's lines; malformed, badLine and bad the lines
+	// skipped as not of perf's shape, and the first of them (its line
+	// number within the block).
+	lines, malformed, badLine int
+	bad                       error
+	// decoded says evs are ready. Protected by replayQueue.mu.
+	decoded bool
 }
 
 const (
-	// replayBatchLen is the events of one batch: enough that the hand-off
-	// costs little per event, few enough that the two stages overlap.
-	replayBatchLen = 512
-	// replayBatches is how many batches are in flight.
-	replayBatches = 4
+	// replayBlockSize is a block's text: a few hundred lines, enough
+	// that handing a block on costs little per event, few enough that
+	// the stages overlap from the start.
+	replayBlockSize = 64 << 10
+	// replayBlocks is how many blocks are in flight.
+	replayBlocks = 8
+	// replayMaxLine is the longest line a trace may hold, as for
+	// perfscript.Scanner.
+	replayMaxLine = 1 << 20
 )
 
-// replayDecoder is the first stage. Its state belongs to its goroutine.
+// replayDecoder is one decoder goroutine's state.
 type replayDecoder struct {
-	sc *perfscript.Scanner
+	sc perfscript.Scanner
 	// masks caches gfp.Parse per distinct text (ok false: rejected);
 	// last holds the most recent, which consecutive events mostly share.
 	masks    map[string]maskParse
 	lastGFP  []byte
 	lastMask maskParse
-	// seen holds the threads whose first event has been decoded.
-	seen map[int]bool
 }
 
 type maskParse struct {
@@ -89,84 +104,181 @@ func (d *replayDecoder) mask(b []byte) maskParse {
 	return m
 }
 
-// fill decodes up to replayBatchLen events into b and reports whether it
-// decoded any.
-func (d *replayDecoder) fill(b *replayBatch) bool {
-	b.evs, b.arena = b.evs[:0], b.arena[:0]
-	for len(b.evs) < replayBatchLen && d.sc.Scan() {
+// decode parses b's text into its events.
+func (d *replayDecoder) decode(b *replayBlock) {
+	b.evs = b.evs[:0]
+	d.sc.Reset(b.text)
+	for d.sc.Scan() {
 		ev := d.sc.Event()
 		b.evs = append(b.evs, replayEvent{
 			Kind: ev.Kind, Line: ev.Line, TID: ev.TID, CPU: ev.CPU, Time: ev.Time,
-			PFN: ev.PFN, Order: ev.Order, Ptr: ev.Ptr, BytesReq: ev.BytesReq,
-			VAStart: ev.VAStart, Size: ev.Size, Failed: ev.Failed,
+			PFN: ev.PFN, Order: ev.Order, Comm: ev.Comm, Ptr: ev.Ptr, BytesReq: ev.BytesReq,
+			Cache: ev.Cache, VAStart: ev.VAStart, Size: ev.Size, Failed: ev.Failed,
 		})
-		re := &b.evs[len(b.evs)-1]
-		if !d.seen[ev.TID] {
-			d.seen[ev.TID] = true
-			re.Comm = b.copy(ev.Comm)
-		}
 		if ev.GFP != nil {
+			re := &b.evs[len(b.evs)-1]
 			m := d.mask(ev.GFP)
 			re.Mask, re.MaskOK = m.mask, m.ok
 			if !m.ok {
-				re.GFP = b.copy(ev.GFP)
+				re.GFP = ev.GFP
 			}
 		}
-		if ev.Cache != nil {
-			re.Cache = b.copy(ev.Cache)
+	}
+	b.lines = d.sc.Line()
+	b.malformed, _ = d.sc.Malformed()
+	b.badLine, b.bad = d.sc.FirstMalformed()
+}
+
+// splitter reads the trace into blocks that end at a line's end.
+type splitter struct {
+	r io.Reader
+	// carry is the start of a line the last block cut off.
+	carry []byte
+	eof   bool
+	err   error
+}
+
+// fill reads the next block's text into b, reporting false when the trace
+// is over (or a read failed: err says).
+func (sp *splitter) fill(b *replayBlock) bool {
+	if sp.eof && len(sp.carry) == 0 {
+		return false
+	}
+	// Room for the carried line and as much again.
+	if n := min(max(replayBlockSize, 2*len(sp.carry)), replayMaxLine); cap(b.text) < n {
+		b.text = make([]byte, 0, n)
+	}
+	b.text = append(b.text[:0], sp.carry...)
+	sp.carry = sp.carry[:0]
+	for {
+		for !sp.eof && len(b.text) < cap(b.text) {
+			n, err := sp.r.Read(b.text[len(b.text):cap(b.text)])
+			b.text = b.text[:len(b.text)+n]
+			if err != nil {
+				if err != io.EOF {
+					sp.err = err
+				}
+				sp.eof = true
+			}
 		}
+		if sp.eof {
+			return len(b.text) > 0
+		}
+		if nl := bytes.LastIndexByte(b.text, '\n'); nl >= 0 {
+			sp.carry = append(sp.carry, b.text[nl+1:]...)
+			b.text = b.text[:nl+1]
+			return true
+		}
+		// One line fills the block: grow it, as far as a line may be.
+		if len(b.text) >= replayMaxLine {
+			sp.err, sp.eof = bufio.ErrTooLong, true
+			return false
+		}
+		grown := make([]byte, len(b.text), min(2*len(b.text), replayMaxLine))
+		copy(grown, b.text)
+		b.text = grown
 	}
-	return len(b.evs) > 0
 }
 
-// copy copies s into the arena. An arena that grows leaves the earlier
-// slices on the old array, which stays alive under them.
-func (b *replayBatch) copy(s []byte) []byte {
-	start := len(b.arena)
-	b.arena = append(b.arena, s...)
-	return b.arena[start:len(b.arena):len(b.arena)]
+// replayQueue is the blocks of one replay: split from the trace in order,
+// decoded by either goroutine, replayed by the caller's.
+type replayQueue struct {
+	mu sync.Mutex
+	// cond is signalled when a block is decoded or freed, and at a stop.
+	cond sync.Cond
+	// sp reads the trace; ended says it has no more. Protected by mu.
+	sp    splitter
+	ended bool
+	// free are the blocks not in use; queue the blocks split and not
+	// yet replayed, in the trace's order. Protected by mu.
+	free, queue []*replayBlock
+	// stopped says the replay ended early. Protected by mu.
+	stopped bool
 }
 
-// pipeline runs the decoder on its own goroutine and hands each batch to
-// replay, in order, on the caller's goroutine. replay returns false to stop
-// early; the decoder then stops too. pipeline returns when both have.
-func (d *replayDecoder) pipeline(replay func(*replayBatch) bool) {
-	full := make(chan *replayBatch, replayBatches)
-	free := make(chan *replayBatch, replayBatches)
-	for range replayBatches {
-		free <- &replayBatch{evs: make([]replayEvent, 0, replayBatchLen)}
+// claimLocked splits the trace's next block into a free block and queues
+// it, or returns nil when no block is free or the trace is over.
+//
+// Preconditions: q.mu is held.
+func (q *replayQueue) claimLocked() *replayBlock {
+	if q.ended || len(q.free) == 0 {
+		return nil
 	}
-	done := make(chan struct{})
+	b := q.free[len(q.free)-1]
+	if !q.sp.fill(b) {
+		q.ended = true
+		return nil
+	}
+	q.free = q.free[:len(q.free)-1]
+	b.decoded = false
+	q.queue = append(q.queue, b)
+	return b
+}
+
+// decodeLocked decodes b with d, dropping q.mu meanwhile.
+//
+// Preconditions: q.mu is held.
+func (q *replayQueue) decodeLocked(d *replayDecoder, b *replayBlock) {
+	q.mu.Unlock()
+	d.decode(b)
+	q.mu.Lock()
+	b.decoded = true
+	q.cond.Broadcast()
+}
+
+// replayPipeline splits and decodes r and hands each block to replay, in
+// the trace's order, on the caller's goroutine. replay returns false to
+// stop early; the decoder goroutine then stops too. It returns when both
+// have, with the read error that ended the trace, if any.
+func replayPipeline(r io.Reader, replay func(*replayBlock) bool) error {
+	q := &replayQueue{sp: splitter{r: r}}
+	q.cond.L = &q.mu
+	for range replayBlocks {
+		q.free = append(q.free, &replayBlock{})
+	}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(full)
-		for {
-			var b *replayBatch
-			select {
-			case b = <-free:
-			case <-done:
+	wg.Go(func() {
+		d := &replayDecoder{masks: map[string]maskParse{}}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		for !q.stopped {
+			if b := q.claimLocked(); b != nil {
+				q.decodeLocked(d, b)
+				continue
+			}
+			if q.ended {
 				return
 			}
-			if !d.fill(b) {
-				return
-			}
-			select {
-			case full <- b:
-			case <-done:
-				return
-			}
+			q.cond.Wait()
 		}
-	}()
-	for b := range full {
-		if !replay(b) {
-			close(done)
-			for range full {
+	})
+	d := &replayDecoder{masks: map[string]maskParse{}}
+	q.mu.Lock()
+	for {
+		if len(q.queue) > 0 && q.queue[0].decoded {
+			b := q.queue[0]
+			q.queue = q.queue[1:]
+			q.mu.Unlock()
+			ok := replay(b)
+			q.mu.Lock()
+			q.free = append(q.free, b)
+			q.stopped = !ok
+			q.cond.Broadcast()
+			if !ok {
+				break
 			}
+			continue
+		}
+		if b := q.claimLocked(); b != nil {
+			q.decodeLocked(d, b)
+			continue
+		}
+		if len(q.queue) == 0 && q.ended {
 			break
 		}
-		free <- b
+		q.cond.Wait()
 	}
+	q.mu.Unlock()
 	wg.Wait()
+	return q.sp.err
 }

@@ -1,12 +1,15 @@
 package mmsim_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 
@@ -151,3 +154,71 @@ func TestReplayProgressBar(t *testing.T) {
 }
 
 var _ = gfp.Kernel
+
+// TestReplayBlocks checks the pipeline's splitting of the trace into
+// blocks: however the reader hands the text over, a replay sees the same
+// lines in the same order — a line longer than a block, malformed lines
+// numbered from the trace's start, a last line with no newline — and a
+// line over 1 MiB ends the replay with bufio.ErrTooLong.
+func TestReplayBlocks(t *testing.T) {
+	var b strings.Builder
+	line := 0
+	add := func(format string, args ...any) {
+		line++
+		fmt.Fprintf(&b, format, args...)
+		b.WriteByte('\n')
+	}
+	for i := range 3000 {
+		ts := fmt.Sprintf("%d.%06d", 10+i/1000, i%1000*1000)
+		add("%16s %5d [%03d] %s: kmem:mm_page_alloc: page=0x%x pfn=0x%x order=%d migratetype=0 gfp_flags=GFP_KERNEL", "kworker/u8:3", 100+i%7, i%4, ts, 0x1000+i, 0x1000+i, i%3)
+		switch i {
+		case 1500:
+			add("garbage %d", i)
+		case 2000:
+			add("%16s %5d [%03d] %s: sched:sched_switch: %s", "big", 7, 0, ts, strings.Repeat("x", 100<<10))
+		}
+		if i%2 == 0 {
+			add("%16s %5d [%03d] %s: kmem:mm_page_free: page=0x%x pfn=0x%x order=%d", "kworker/u8:3", 100+i%7, i%4, ts, 0x1000+i, 0x1000+i, i%3)
+		}
+	}
+	b.WriteString("sh 1 [000] 13.000000: kmem:mm_page_free: page=0x1001 pfn=0x1001 order=1") // no newline
+	line++
+	text := b.String()
+	firstBad := strings.Count(text[:strings.Index(text, "garbage")], "\n") + 1
+
+	replay := func(r io.Reader) *mmsim.ReplayReport {
+		s := newSystem(t, mmsim.DefaultConfig())
+		rep, err := s.Replay(r, mmsim.ReplayProgress(nil))
+		require.NoError(t, err)
+		rep.Wall = 0
+		return rep
+	}
+	want := replay(strings.NewReader(text))
+	require.EqualValues(t, line, want.Lines)
+	require.EqualValues(t, 1, want.Malformed)
+	require.ErrorContains(t, want.FirstMalformed, fmt.Sprintf("line %d:", firstBad))
+	require.EqualValues(t, 3000, want.ByKind[perfscript.PageAlloc])
+	require.EqualValues(t, 1501, want.ByKind[perfscript.PageFree])
+	require.EqualValues(t, 1, want.ByKind[perfscript.Other])
+	require.EqualValues(t, 1500-1, want.LiveBlocks) // the last line frees an odd pfn's block
+	for name, r := range map[string]io.Reader{
+		"one byte":  iotest.OneByteReader(strings.NewReader(text)),
+		"half":      iotest.HalfReader(strings.NewReader(text)),
+		"data+EOF":  iotest.DataErrReader(strings.NewReader(text)),
+		"4093-byte": &chunkReader{strings.NewReader(text), 4093},
+	} {
+		require.Equal(t, want, replay(r), name)
+	}
+
+	s := newSystem(t, mmsim.DefaultConfig())
+	_, err := s.Replay(strings.NewReader(text[:1000]+strings.Repeat("y", 1<<20+1)+"\n"), mmsim.ReplayProgress(nil))
+	require.ErrorIs(t, err, bufio.ErrTooLong)
+}
+
+// chunkReader reads at most n bytes at a time.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/slab"
@@ -69,9 +68,7 @@ func (s *System) Kmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, err
 		return Object{}, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	if size < 0 {
 		return Object{}, negativeSize("kmalloc", size)
@@ -120,9 +117,7 @@ func (s *System) Vmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, err
 		return Object{}, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	if size < 0 {
 		return Object{}, negativeSize("vmalloc", size)
@@ -194,9 +189,7 @@ func (s *System) Kvmalloc(t *memalloc.Task, size int, mask gfp.Mask) (Object, er
 		return Object{}, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	if size < 0 {
 		return Object{}, negativeSize("kvmalloc", size)
@@ -292,9 +285,7 @@ func (s *System) KmemCacheAlloc(t *memalloc.Task, c *Cache, mask gfp.Mask) (Obje
 		return Object{}, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	if c == nil {
 		return Object{}, fmt.Errorf("%w: kmem_cache_alloc: no cache", ErrInvalid)

@@ -3,7 +3,6 @@ package mmsim
 import (
 	"fmt"
 	"io"
-	"runtime"
 
 	"github.com/mmsim/mmsim/internal/mm"
 	"github.com/mmsim/mmsim/memalloc"
@@ -132,9 +131,7 @@ func (s *System) Mmap(t *memalloc.Task, length int64, prot Prot, flags MapFlags)
 		return 0, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	return s.model.Mmap(p, mm.MmapRequest{Len: length, Prot: prot, Flags: flags})
 }
@@ -150,9 +147,7 @@ func (s *System) MmapFile(t *memalloc.Task, f *File, pgoff, length int64, prot P
 		return 0, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	if f == nil || pgoff < 0 {
 		return 0, fmt.Errorf("mmap: no file, or a negative offset: %w", EINVAL)
@@ -198,9 +193,7 @@ func (s *System) Mlock(t *memalloc.Task, addr uint64, length int64, flags int) e
 		return err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	return s.model.Mlock(p, addr, length, flags)
 }
@@ -229,9 +222,7 @@ func (s *System) Read(t *memalloc.Task, addr uint64) (AccessResult, error) {
 		return AccessResult{}, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	return s.model.Access(p, addr, false, 0)
 }
@@ -245,9 +236,7 @@ func (s *System) Write(t *memalloc.Task, addr uint64, val uint64) (AccessResult,
 		return AccessResult{}, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	return s.model.Access(p, addr, true, val)
 }
@@ -265,9 +254,7 @@ func (s *System) Fork(t *memalloc.Task, name string) (*memalloc.Task, error) {
 		return nil, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	pid := int(s.nextPID.Add(1) - 1)
 	cpu := int((s.nextCPU.Add(1) - 1) % int64(s.cfg.CPUs))
@@ -369,9 +356,7 @@ func (s *System) MemfdSecret(t *memalloc.Task, flags uint) (*File, error) {
 		return nil, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	f, err := s.model.MemfdSecret(p, flags)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -260,9 +259,7 @@ func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (
 		return zone.Page{}, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	if mask&gfp.NoFail != 0 && order > zone.MaxPageOrder {
 		if handled, err := s.nofailNever(t, "alloc_pages", "mm/page_alloc.c:__alloc_pages_noprof",
@@ -288,9 +285,7 @@ func (s *System) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []zone.Pa
 		return 0, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	return s.alloc.AllocPagesBulk(t, mask, pages)
 }

@@ -3,7 +3,6 @@ package mmsim
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/mmsim/mmsim/gfp"
@@ -44,9 +43,7 @@ func (s *System) TouchAnon(t *memalloc.Task, pages int64) (int64, error) {
 		return 0, err
 	}
 	if pr := s.prof; pr != nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	if pages < 0 {
 		return 0, fmt.Errorf("%w: TouchAnon of %d pages", ErrInvalid, pages)
@@ -79,9 +76,7 @@ func (s *System) CachedPages(f *File) int64 { return s.model.CachedPages(f.f) }
 // Kernel: mm/filemap.c:filemap_read().
 func (s *System) ReadFile(t *memalloc.Task, f *File, index, n int64) (int64, error) {
 	if pr := s.prof; pr != nil && s.check(t) == nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	return s.access(t, f, index, n, false)
 }
@@ -95,9 +90,7 @@ func (s *System) ReadFile(t *memalloc.Task, f *File, index, n int64) (int64, err
 // mm/page-writeback.c:balance_dirty_pages().
 func (s *System) WriteFile(t *memalloc.Task, f *File, index, n int64) (int64, error) {
 	if pr := s.prof; pr != nil && s.check(t) == nil {
-		var pc [1]uintptr
-		runtime.Callers(2, pc[:]) // alloc_hooks(): the call site is this method's caller
-		defer t.RestoreAllocTag(t.SaveAllocTag(pr.callerTag(pc[0])))
+		defer t.RestoreAllocTag(pr.saveCallerTag(t))
 	}
 	done, err := s.access(t, f, index, n, true)
 	if err == nil {

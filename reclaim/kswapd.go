@@ -151,8 +151,12 @@ func (r *Reclaimer) WakeKswapd(n *zone.Node, order zone.Order, highest gfp.ZoneT
 	return woken
 }
 
-// KswapdRunning reports whether node n's kswapd is awake.
-func (r *Reclaimer) KswapdRunning(n *zone.Node) bool { return r.kswapd[n.ID()].Running() }
+// KswapdRunning reports whether node n's kswapd is awake: not on
+// kswapd_wait, where it sleeps and naps (task_is_running).
+//
+// Kernel: mm/compaction.c:kswapd_is_running(), mm/vmscan.c:wakeup_kswapd()
+// (waitqueue_active).
+func (r *Reclaimer) KswapdRunning(n *zone.Node) bool { return !r.kswapd[n.ID()].Waiting() }
 
 // Run is one turn of the kswapd loop: the end of a nap (sleep for good if
 // the node is balanced for the order reclaim finished at, or hopeless; else

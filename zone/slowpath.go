@@ -186,9 +186,11 @@ func (n *Node) KswapdRequest() (Order, gfp.ZoneType) {
 	return n.kswapd.order, n.kswapd.highest
 }
 
-// wakeupKswapd records the request for z's node's kswapd and wakes it,
-// unless the node is hopeless or already balanced for it: then a request
-// that cannot reclaim wakes kcompactd instead.
+// wakeupKswapd records the request for z's node's kswapd and wakes it:
+// unless kswapd is awake already, which then reads the request; or the
+// node is hopeless or balanced for it, when a request that cannot reclaim
+// wakes kcompactd instead. The order of the tests is the kernel's (SPEC
+// 7.4).
 //
 // Kernel: mm/vmscan.c:wakeup_kswapd().
 func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order Order, highest gfp.ZoneType) string {
@@ -204,6 +206,10 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 		n.kswapd.order = order
 	}
 	n.kswapd.mu.Unlock()
+	r := a.opts.SlowPath.Reclaim
+	if r != nil && r.KswapdRunning(n) {
+		return kswapdAwake
+	}
 	kcompactd := a.opts.SlowPath.Compact != nil && mask&gfp.DirectReclaim == 0
 	if n.Balanced(order, highest) && !n.watermarkBoosted(highest) {
 		if kcompactd {
@@ -211,7 +217,6 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 		}
 		return kswapdNotWoken(a.kswapdHopeless(n), kcompactd)
 	}
-	r := a.opts.SlowPath.Reclaim
 	if r == nil {
 		return "would be woken, but the machine has no reclaim"
 	}
@@ -228,8 +233,11 @@ func (a *Allocator) wakeupKswapd(t *memalloc.Task, z *Zone, mask gfp.Mask, order
 		// kcompactd instead.
 		return kswapdNotWoken(true, kcompactd)
 	}
-	return "kswapd awake already (waitqueue_active is false): it will read the raised kswapd_order and kswapd_highest_zoneidx"
+	return kswapdAwake // woken meanwhile
 }
+
+// kswapdAwake is wakeup_kswapd's answer when kswapd is not on kswapd_wait.
+const kswapdAwake = "kswapd awake already (waitqueue_active is false): it will read the raised kswapd_order and kswapd_highest_zoneidx"
 
 // kswapdNotWoken says why wakeup_kswapd left kswapd asleep: the node is
 // hopeless, or else balanced and not boosted; and whether kcompactd was

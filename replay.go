@@ -240,6 +240,9 @@ type replayer struct {
 	lastTask *memalloc.Task
 	nrCPUs   int
 
+	// text is the text of the block being replayed, which its events'
+	// spans index.
+	text  []byte
 	pages pfnTable
 	// prefetched is prefetch's result, kept so that its loads are made.
 	prefetched blockSlot
@@ -354,10 +357,10 @@ func (rp *replayer) run(r io.Reader) error {
 			}
 			rp.rep.Malformed += int64(b.malformed)
 		}
+		rp.text = b.text
 		rp.prefetch(b.evs)
 		for i := range b.evs {
 			ev := &b.evs[i]
-			ev.Line += base
 			rp.rep.Events++
 			rp.rep.ByKind[ev.Kind]++
 			if !rp.started {
@@ -373,14 +376,14 @@ func (rp *replayer) run(r io.Reader) error {
 			if ev.TID != commTID {
 				// A thread's comm is the one of its first event.
 				if _, ok := rp.comms[ev.TID]; !ok {
-					rp.comms[ev.TID] = string(ev.Comm)
+					rp.comms[ev.TID] = string(ev.Comm.bytes(b.text))
 				}
 				commTID = ev.TID
 			}
 			rp.event(ev)
 			last = ev.Time
 			if rp.panicked {
-				rp.rep.PanickedAt = ev.Line
+				rp.rep.PanickedAt = base + int(ev.Line)
 				return false
 			}
 		}
@@ -412,7 +415,7 @@ func (rp *replayer) prefetch(evs []replayEvent) {
 	for i := range evs {
 		switch evs[i].Kind {
 		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
-			if sl := rp.pages.slot(evs[i].PFN, false); sl != nil {
+			if sl := rp.pages.slot(evs[i].Addr, false); sl != nil {
 				sum += *sl
 			}
 		}
@@ -443,7 +446,7 @@ func (rp *replayer) task(ev *replayEvent) *memalloc.Task {
 		}
 		rp.lastTID, rp.lastTask = ev.TID, t
 	}
-	if cpu := ev.CPU % rp.nrCPUs; cpu != t.CPU() {
+	if cpu := int(ev.CPU) % rp.nrCPUs; cpu != t.CPU() {
 		t.SetCPU(cpu)
 	}
 	return t
@@ -488,12 +491,12 @@ func (rp *replayer) event(ev *replayEvent) {
 func (rp *replayer) pageAlloc(ev *replayEvent) {
 	mask := ev.Mask
 	if !ev.MaskOK {
-		rp.fail(ev, 0, int64(ev.Order), fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP))
+		rp.fail(ev, 0, int64(ev.Order), fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP.bytes(rp.text)))
 		return
 	}
-	slot := rp.pages.slot(ev.PFN, true)
+	slot := rp.pages.slot(ev.Addr, true)
 	if slot == nil {
-		rp.fail(ev, mask, int64(ev.Order), fmt.Errorf("%w: pfn %#x out of range", ErrInvalid, ev.PFN))
+		rp.fail(ev, mask, int64(ev.Order), fmt.Errorf("%w: pfn %#x out of range", ErrInvalid, ev.Addr))
 		return
 	}
 	t := rp.task(ev)
@@ -513,12 +516,12 @@ func (rp *replayer) pageAlloc(ev *replayEvent) {
 }
 
 func (rp *replayer) pageFree(ev *replayEvent) {
-	slot := rp.pages.slot(ev.PFN, false)
+	slot := rp.pages.slot(ev.Addr, false)
 	if slot == nil || *slot == 0 {
 		rp.rep.Unpaired++
 		return
 	}
-	if order := int(*slot >> 48); ev.Kind == perfscript.PageFree && order != ev.Order {
+	if order := int(*slot >> 48); ev.Kind == perfscript.PageFree && order != int(ev.Order) {
 		// Not the block that was allocated: a part of a split one.
 		rp.rep.Unpaired++
 		return
@@ -541,13 +544,13 @@ func (rp *replayer) freeSlot(t *memalloc.Task, slot *blockSlot) {
 func (rp *replayer) slabAlloc(ev *replayEvent) {
 	mask := ev.Mask
 	if !ev.MaskOK {
-		rp.fail(ev, 0, -ev.BytesReq, fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP))
+		rp.fail(ev, 0, -ev.Size, fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP.bytes(rp.text)))
 		return
 	}
 	t := rp.task(ev)
-	if old, held := rp.objects[ev.Ptr]; held {
+	if old, held := rp.objects[ev.Addr]; held {
 		rp.rep.Reallocated++
-		rp.freeObject(t, ev.Ptr, old)
+		rp.freeObject(t, ev.Addr, old)
 	}
 	var (
 		o     Object
@@ -559,27 +562,27 @@ func (rp *replayer) slabAlloc(ev *replayEvent) {
 			o, err = rp.s.KmemCacheAlloc(t, cache, mask)
 		}
 	} else {
-		o, err = rp.s.Kmalloc(t, int(ev.BytesReq), mask)
+		o, err = rp.s.Kmalloc(t, int(ev.Size), mask)
 	}
 	rp.rep.Replayed++
 	if err != nil {
-		rp.fail(ev, mask, -ev.BytesReq, err)
+		rp.fail(ev, mask, -ev.Size, err)
 		return
 	}
-	rp.objects[ev.Ptr] = replayObject{obj: o, cache: cache}
+	rp.objects[ev.Addr] = replayObject{obj: o, cache: cache}
 }
 
 // cache returns the machine's cache of the recorded name, creating it
 // with the recorded object size when the machine has none.
 func (rp *replayer) cache(ev *replayEvent) (*Cache, error) {
-	if c, ok := rp.caches[string(ev.Cache)]; ok {
+	if c, ok := rp.caches[string(ev.Cache.bytes(rp.text))]; ok {
 		return c, nil
 	}
-	name := string(ev.Cache)
+	name := string(ev.Cache.bytes(rp.text))
 	c := rp.s.KmemCache(name)
 	if c == nil {
 		var err error
-		if c, err = rp.s.KmemCacheCreate(name, int(ev.BytesReq), 8, 0); err != nil {
+		if c, err = rp.s.KmemCacheCreate(name, int(ev.Size), 8, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -588,16 +591,16 @@ func (rp *replayer) cache(ev *replayEvent) (*Cache, error) {
 }
 
 func (rp *replayer) slabFree(ev *replayEvent) {
-	if ev.Ptr == 0 {
+	if ev.Addr == 0 {
 		rp.rep.NilFrees++
 		return
 	}
-	o, held := rp.objects[ev.Ptr]
+	o, held := rp.objects[ev.Addr]
 	if !held {
 		rp.rep.Unpaired++
 		return
 	}
-	rp.freeObject(rp.task(ev), ev.Ptr, o)
+	rp.freeObject(rp.task(ev), ev.Addr, o)
 	rp.rep.Replayed++
 }
 
@@ -622,16 +625,16 @@ func (rp *replayer) vmapAlloc(ev *replayEvent) {
 		return
 	}
 	t := rp.task(ev)
-	if old, held := rp.vmaps[ev.VAStart]; held {
+	if old, held := rp.vmaps[ev.Addr]; held {
 		rp.rep.Reallocated++
-		delete(rp.vmaps, ev.VAStart)
+		delete(rp.vmaps, ev.Addr)
 		if err := rp.s.Vfree(t, old); err != nil {
 			rp.fail(&replayEvent{Kind: perfscript.FreeVmapArea}, 0, 0, err)
 		}
 	}
-	size := int64(ev.Size) - zone.PageSize
+	size := ev.Size - zone.PageSize
 	if size <= 0 {
-		size = int64(ev.Size)
+		size = ev.Size
 	}
 	o, err := rp.s.Vmalloc(t, int(size), gfp.Kernel)
 	rp.rep.Replayed++
@@ -639,16 +642,16 @@ func (rp *replayer) vmapAlloc(ev *replayEvent) {
 		rp.fail(ev, gfp.Kernel, -size, err)
 		return
 	}
-	rp.vmaps[ev.VAStart] = o
+	rp.vmaps[ev.Addr] = o
 }
 
 func (rp *replayer) vmapFree(ev *replayEvent) {
-	o, held := rp.vmaps[ev.VAStart]
+	o, held := rp.vmaps[ev.Addr]
 	if !held {
 		rp.rep.Unpaired++
 		return
 	}
-	delete(rp.vmaps, ev.VAStart)
+	delete(rp.vmaps, ev.Addr)
 	if err := rp.s.Vfree(rp.task(ev), o); err != nil {
 		rp.fail(ev, 0, 0, err)
 	}

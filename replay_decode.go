@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/mmsim/mmsim/gfp"
@@ -21,30 +22,52 @@ import (
 // sees the capture's order, so it is as deterministic as a single loop.
 
 // replayEvent is one decoded event: what the replay needs of a
-// perfscript.Event, with the gfp mask parsed. Its byte slices alias its
-// block's text.
+// perfscript.Event, with the gfp mask parsed. It is kept small (80 bytes,
+// where a perfscript.Event is over 200): a capture's events, written by
+// one goroutine and read by another, are more bytes than its text.
 type replayEvent struct {
-	Kind     perfscript.Kind
-	Line     int // in the block until the replay adds the block's first line
-	TID, CPU int
-	Time     int64
-
-	PFN   uint64
-	Order int
+	Time int64
+	// Addr is what the event names: a page event's pfn, a slab event's
+	// object (ptr), a vmap area's start.
+	Addr uint64
+	// Size is a slab allocation's bytes_req or a vmap area's size.
+	Size int64
+	TID  int
+	// Line is the event's line in its block.
+	Line, CPU int32
+	// Order is a page event's order, saturated to the int32 range.
+	Order int32
 	// Mask is the parsed gfp_flags; MaskOK false means gfp.Parse
-	// rejected GFP, which is then kept for the error.
+	// rejected the text, GFP.
 	Mask   gfp.Mask
+	Kind   perfscript.Kind
 	MaskOK bool
-	GFP    []byte
+	Failed bool
+	// Comm, GFP (set only when the mask was rejected) and Cache are runs
+	// of the block's text.
+	Comm, GFP, Cache span
+}
 
-	Comm []byte
+// span is a run of a block's text, by offset and length.
+type span struct{ off, n uint32 }
 
-	Ptr      uint64
-	BytesReq int64
-	Cache    []byte
+// spanOf returns the span of sub in text. sub must have been cut from
+// text by plain slicing (as a Scanner Reset on text cuts its fields), so
+// that the two share their end of capacity: sub starts cap(text) -
+// cap(sub) bytes into text.
+func spanOf(text, sub []byte) span {
+	if len(sub) == 0 {
+		return span{}
+	}
+	return span{uint32(cap(text) - cap(sub)), uint32(len(sub))}
+}
 
-	VAStart, Size uint64
-	Failed        bool
+// bytes returns the run s of text.
+func (s span) bytes(text []byte) []byte { return text[s.off : s.off+s.n] }
+
+// saturate32 converts n to int32, saturating at the type's bounds.
+func saturate32(n int) int32 {
+	return int32(min(max(n, math.MinInt32), math.MaxInt32))
 }
 
 // replayBlock is a run of whole lines of the trace and, once decoded,
@@ -83,6 +106,14 @@ type replayDecoder struct {
 	lastMask maskParse
 }
 
+// newReplayDecoder returns a decoder that leaves undecoded the fields of
+// the events a replay only counts.
+func newReplayDecoder() *replayDecoder {
+	d := &replayDecoder{masks: map[string]maskParse{}}
+	d.sc.SkipFields(perfscript.PageAllocZoneLocked, perfscript.PagePcpuDrain, perfscript.PageAllocExtfrag)
+	return d
+}
+
 type maskParse struct {
 	mask gfp.Mask
 	ok   bool
@@ -110,19 +141,26 @@ func (d *replayDecoder) decode(b *replayBlock) {
 	d.sc.Reset(b.text)
 	for d.sc.Scan() {
 		ev := d.sc.Event()
-		b.evs = append(b.evs, replayEvent{
-			Kind: ev.Kind, Line: ev.Line, TID: ev.TID, CPU: ev.CPU, Time: ev.Time,
-			PFN: ev.PFN, Order: ev.Order, Comm: ev.Comm, Ptr: ev.Ptr, BytesReq: ev.BytesReq,
-			Cache: ev.Cache, VAStart: ev.VAStart, Size: ev.Size, Failed: ev.Failed,
-		})
+		re := replayEvent{
+			Time: ev.Time, TID: ev.TID, Line: int32(ev.Line), CPU: saturate32(ev.CPU),
+			Kind: ev.Kind, Comm: spanOf(b.text, ev.Comm),
+		}
+		switch ev.Kind {
+		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
+			re.Addr, re.Order = ev.PFN, saturate32(ev.Order)
+		case perfscript.Kmalloc, perfscript.KmemCacheAlloc, perfscript.Kfree, perfscript.KmemCacheFree:
+			re.Addr, re.Size, re.Cache = ev.Ptr, ev.BytesReq, spanOf(b.text, ev.Cache)
+		case perfscript.AllocVmapArea, perfscript.FreeVmapArea:
+			re.Addr, re.Size, re.Failed = ev.VAStart, int64(min(ev.Size, math.MaxInt64)), ev.Failed
+		}
 		if ev.GFP != nil {
-			re := &b.evs[len(b.evs)-1]
 			m := d.mask(ev.GFP)
 			re.Mask, re.MaskOK = m.mask, m.ok
 			if !m.ok {
-				re.GFP = ev.GFP
+				re.GFP = spanOf(b.text, ev.GFP)
 			}
 		}
+		b.evs = append(b.evs, re)
 	}
 	b.lines = d.sc.Line()
 	b.malformed, _ = d.sc.Malformed()
@@ -238,7 +276,7 @@ func replayPipeline(r io.Reader, replay func(*replayBlock) bool) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		d := &replayDecoder{masks: map[string]maskParse{}}
+		d := newReplayDecoder()
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		for !q.stopped {
@@ -252,7 +290,7 @@ func replayPipeline(r io.Reader, replay func(*replayBlock) bool) error {
 			q.cond.Wait()
 		}
 	})
-	d := &replayDecoder{masks: map[string]maskParse{}}
+	d := newReplayDecoder()
 	q.mu.Lock()
 	for {
 		if len(q.queue) > 0 && q.queue[0].decoded {

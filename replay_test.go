@@ -18,6 +18,7 @@ import (
 	"github.com/mmsim/mmsim"
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/perfscript"
+	"github.com/mmsim/mmsim/zone"
 )
 
 // readTrace returns a decompressed capture of testdata/traces.
@@ -213,6 +214,39 @@ func TestReplayBlocks(t *testing.T) {
 	s := newSystem(t, mmsim.DefaultConfig())
 	_, err := s.Replay(strings.NewReader(text[:1000]+strings.Repeat("y", 1<<20+1)+"\n"), mmsim.ReplayProgress(nil))
 	require.ErrorIs(t, err, bufio.ErrTooLong)
+}
+
+// TestReplayEventText: what a replay keeps of an event's text — the
+// thread's comm, a rejected gfp_flags, a kmem cache's name — is read from
+// the right place in a block that is not the trace's first.
+func TestReplayEventText(t *testing.T) {
+	var b strings.Builder
+	for i := range 2000 { // 2000 lines of ~130 bytes: several blocks
+		fmt.Fprintf(&b, "%16s %5d [000] 1.%06d: kmem:mm_page_free: page=0x%x pfn=0x%x order=0\n", "filler", 9, i, 0x1000+i, 0x1000+i)
+	}
+	for _, l := range []string{
+		"   my comm 1 [2] 55 [001] 2.000000: kmem:mm_page_alloc: page=0x10 pfn=0x10 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"   my comm 1 [2] 55 [001] 2.000001: kmem:mm_page_alloc: page=0x11 pfn=0x11 order=0 migratetype=0 gfp_flags=GFP_KERNEL|__GFP_BOGUS",
+		"   my comm 1 [2] 55 [001] 2.000002: kmem:kmem_cache_alloc: call_site=f+0x1 ptr=0xffff888104cfa960 bytes_req=200 bytes_alloc=200 gfp_flags=GFP_KERNEL node=-1 accounted=false name=replay_test_cache",
+	} {
+		b.WriteString(l + "\n")
+	}
+	s := newSystem(t, mmsim.DefaultConfig())
+	var lines []string
+	s.Trace(func(e mmsim.Event) {
+		if e.Kind == zone.EvPageAlloc {
+			lines = append(lines, e.String())
+		}
+	})
+	rep, err := s.Replay(strings.NewReader(b.String()), mmsim.ReplayProgress(nil))
+	require.NoError(t, err)
+	require.NotEmpty(t, lines) // the first is the replayed page's; the cache's slab follows
+	require.True(t, strings.HasPrefix(strings.TrimLeft(lines[0], " "), "my comm 1 [2] "), lines[0])
+	require.Len(t, rep.Failures, 1)
+	require.Contains(t, rep.Failures[0].Err, `"GFP_KERNEL|__GFP_BOGUS"`)
+	var slabinfo bytes.Buffer
+	require.NoError(t, s.WriteSlabinfo(&slabinfo))
+	require.Contains(t, slabinfo.String(), "\nreplay_test_cache ")
 }
 
 // chunkReader reads at most n bytes at a time.

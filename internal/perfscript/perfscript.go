@@ -166,6 +166,8 @@ type Scanner struct {
 	line      int
 	ev        Event
 	malformed int
+	// skip holds a bit per Kind whose fields are not decoded.
+	skip uint32
 	// badLine and badErr are the first malformed line and its error.
 	badLine int
 	badErr  error
@@ -186,8 +188,21 @@ func NewScanner(r io.Reader) *Scanner {
 // Reset makes s scan the lines of b in place, from line 1, with no reader
 // behind them: the events' byte slices alias b. A zero Scanner may be
 // Reset. It is how a text already in memory is split among decoders.
+// The kinds SkipFields set stay set.
 func (s *Scanner) Reset(b []byte) {
-	*s = Scanner{buf: b, end: len(b), eof: true}
+	*s = Scanner{buf: b, end: len(b), eof: true, skip: s.skip}
+}
+
+// SkipFields makes s leave the fields of events of the kinds given
+// undecoded: such an event has its head, Name and Kind, and its raw
+// Fields, and a line whose fields are malformed is not noticed. It is for
+// readers that only count those events.
+func (s *Scanner) SkipFields(kinds ...Kind) {
+	for _, k := range kinds {
+		if k < NrKinds {
+			s.skip |= 1 << k
+		}
+	}
 }
 
 // Scan advances to the next event line and reports whether there was one.
@@ -204,7 +219,7 @@ func (s *Scanner) Scan() bool {
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
-		if err := ParseLine(b, &s.ev); err != nil {
+		if err := parseLine(b, &s.ev, s.skip); err != nil {
 			s.malformed++
 			if s.badErr == nil {
 				s.badLine, s.badErr = s.line, err
@@ -303,7 +318,11 @@ func (s *Scanner) FirstMalformed() (int, error) { return s.badLine, s.badErr }
 func (s *Scanner) Line() int { return s.line }
 
 // ParseLine decodes one event line into ev, resetting it first.
-func ParseLine(b []byte, ev *Event) error {
+func ParseLine(b []byte, ev *Event) error { return parseLine(b, ev, 0) }
+
+// parseLine is ParseLine leaving the fields of the kinds whose bits are
+// set in skip undecoded.
+func parseLine(b []byte, ev *Event, skip uint32) error {
 	ev.reset()
 	// "TID [CPU] TIME:": the first '[' preceded by blank + digits whose
 	// "CPU]" and timestamp parse. A comm may itself hold "N [M]".
@@ -315,7 +334,7 @@ func ParseLine(b []byte, ev *Event) error {
 		k += from
 		from = k + 1
 		if rest, ok := ev.head(b, k); ok {
-			return ev.body(rest)
+			return ev.body(rest, skip)
 		}
 	}
 }
@@ -405,30 +424,64 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 }
 
 // body reads "SUBSYS:EVENT: FIELDS".
-func (ev *Event) body(rest []byte) error {
+func (ev *Event) body(rest []byte, skip uint32) error {
 	rest = skipBlanks(rest)
-	// The event name, "subsys:event:": the second colon ends it.
-	c1 := bytes.IndexByte(rest, ':')
-	c2 := -1
-	if c1 >= 0 {
-		c2 = bytes.IndexByte(rest[c1+1:], ':')
-	}
-	if c2 < 0 {
+	end, k := nameEnd(rest)
+	if end < 0 {
 		return fmt.Errorf("%w: no event name", ErrMalformed)
 	}
-	c2 += c1 + 1
-	ev.Name = rest[:c2]
-	ev.Kind = kindOf(ev.Name)
-	ev.Fields = skipBlanks(rest[c2+1:])
-	switch ev.Kind {
-	case Other:
+	ev.Name, ev.Kind = rest[:end], k
+	ev.Fields = skipBlanks(rest[end+1:])
+	if k == Other || skip&(1<<k) != 0 {
 		return nil
+	}
+	switch k {
 	case PageAlloc, PageFree, PageFreeBatched, PageAllocZoneLocked, PagePcpuDrain:
 		if ev.pageFields() {
 			return nil
 		}
 	}
 	return decodeFields(ev)
+}
+
+// pageSuffixes are the page events' names after "kmem:mm_page_", with the
+// colon that ends them, the most frequent first.
+var pageSuffixes = [...]struct {
+	s string
+	k Kind
+}{
+	{"alloc:", PageAlloc},
+	{"free:", PageFree},
+	{"free_batched:", PageFreeBatched},
+	{"alloc_zone_locked:", PageAllocZoneLocked},
+	{"pcpu_drain:", PagePcpuDrain},
+	{"alloc_extfrag:", PageAllocExtfrag},
+}
+
+// nameEnd returns the index of the colon that ends the event name
+// "subsys:event:" at the start of b (-1 when there is none), and the
+// name's Kind. The page events, most of a capture, are matched whole
+// against their names; any other name is found by its two colons.
+func nameEnd(b []byte) (int, Kind) {
+	const page = "kmem:mm_page_"
+	if len(b) > len(page) && string(b[:len(page)]) == page {
+		t := b[len(page):]
+		for _, p := range pageSuffixes {
+			if len(t) >= len(p.s) && string(t[:len(p.s)]) == p.s {
+				return len(page) + len(p.s) - 1, p.k
+			}
+		}
+	}
+	c1 := bytes.IndexByte(b, ':')
+	if c1 < 0 {
+		return -1, Other
+	}
+	c2 := bytes.IndexByte(b[c1+1:], ':')
+	if c2 < 0 {
+		return -1, Other
+	}
+	end := c1 + 1 + c2
+	return end, kindOf(b[:end])
 }
 
 // pageFields is the fast path of the page events, whose fields come in
@@ -440,11 +493,12 @@ func (ev *Event) pageFields() bool {
 	if len(f) < 5 || string(f[:5]) != "page=" {
 		return false
 	}
-	i := bytes.IndexByte(f[5:], ' ')
-	if i < 0 {
-		return false
+	// The page pointer, however perf printed it: not needed.
+	i := 5
+	for i < len(f) && f[i] != ' ' {
+		i++
 	}
-	i += 6
+	i++
 	if i+6 > len(f) || string(f[i:i+6]) != "pfn=0x" {
 		return false
 	}

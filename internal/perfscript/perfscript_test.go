@@ -177,6 +177,72 @@ func TestScannerReset(t *testing.T) {
 	require.Zero(t, n)
 }
 
+// TestSkipFields: the kinds a Scanner skips keep their head, name and raw
+// fields, undecoded, even when the fields are malformed; other kinds are
+// decoded and checked as before; Reset keeps the set.
+func TestSkipFields(t *testing.T) {
+	text := []byte(strings.Join([]string{
+		"tar 17034 [000]   432.974426: kmem:mm_page_alloc_zone_locked: page=0x13bd20 pfn=0x13bd20 order=4 migratetype=1 percpu_refill=0",
+		"tar 17034 [001]   432.974427: kmem:mm_page_pcpu_drain: pfn=0xzz",
+		"tar 17034 [000]   432.974428: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+		"tar 17034 [000]   432.974429: kmem:mm_page_free: pfn=0xzz order=4",
+	}, "\n"))
+	var sc Scanner
+	sc.SkipFields(PageAllocZoneLocked, PagePcpuDrain, NrKinds)
+	for range 2 {
+		sc.Reset(text)
+		require.True(t, sc.Scan())
+		ev := sc.Event()
+		require.Equal(t, PageAllocZoneLocked, ev.Kind)
+		require.Equal(t, "kmem:mm_page_alloc_zone_locked", string(ev.Name))
+		require.Equal(t, 17034, ev.TID)
+		require.Equal(t, int64(432974426000), ev.Time)
+		require.Zero(t, ev.PFN)
+		require.Equal(t, "page=0x13bd20 pfn=0x13bd20 order=4 migratetype=1 percpu_refill=0", string(ev.Fields))
+		require.True(t, sc.Scan())
+		require.Equal(t, PagePcpuDrain, sc.Event().Kind)
+		require.Equal(t, 1, sc.Event().CPU)
+		require.True(t, sc.Scan())
+		require.Equal(t, PageFree, sc.Event().Kind)
+		require.Equal(t, uint64(0x13bd20), sc.Event().PFN)
+		require.False(t, sc.Scan())
+		n, _ := sc.Malformed()
+		require.Equal(t, 1, n)
+		line, err := sc.FirstMalformed()
+		require.Equal(t, 4, line)
+		require.ErrorIs(t, err, ErrMalformed)
+	}
+}
+
+// TestNameEnd: the page events' names matched whole end where the two
+// colons say, with the same kind; near misses fall to the general rule.
+func TestNameEnd(t *testing.T) {
+	for k := Other + 1; k < NrKinds; k++ {
+		for _, tail := range []string{": a=1", ":", ":x"} {
+			b := []byte(k.String() + tail)
+			end, got := nameEnd(b)
+			require.Equal(t, len(k.String()), end, string(b))
+			require.Equal(t, k, got, string(b))
+		}
+	}
+	for _, c := range []struct {
+		name string
+		end  int
+		k    Kind
+	}{
+		{"kmem:mm_page_allocx: f=1", 19, Other},
+		{"kmem:mm_page_free_batchedx: f", 26, Other},
+		{"kmem:mm_page_alloc_zone: f", 23, Other},
+		{"kmem:mm_page_alloc", -1, Other},
+		{"kmem:mm_page_", -1, Other},
+		{"vmscan:mm_vmscan_kswapd_wake: nid=0", 28, Other},
+	} {
+		end, k := nameEnd([]byte(c.name))
+		require.Equal(t, c.end, end, c.name)
+		require.Equal(t, c.k, k, c.name)
+	}
+}
+
 // TestCapturesParse reads every bundled real capture: every event line
 // parses, and the counts per tracepoint are the capture's own.
 func TestCapturesParse(t *testing.T) {

@@ -354,16 +354,16 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 	for j >= 0 && b[j] == ' ' {
 		j--
 	}
+	// The TID's digits, read from the last.
 	d := j
+	var tid, scale int64 = 0, 1
 	for d >= 0 && isDigit(b[d]) && j-d < 18 {
+		tid += int64(b[d]-'0') * scale
+		scale *= 10
 		d--
 	}
 	if d == j || d < 0 || b[d] != ' ' || j == k-1 {
 		return nil, false
-	}
-	var tid int64
-	for _, c := range b[d+1 : j+1] {
-		tid = tid*10 + int64(c-'0')
 	}
 	i := k + 1
 	cpu, n := 0, 0
@@ -444,32 +444,40 @@ func (ev *Event) body(rest []byte, skip uint32) error {
 	return decodeFields(ev)
 }
 
-// pageSuffixes are the page events' names after "kmem:mm_page_", with the
-// colon that ends them, the most frequent first.
-var pageSuffixes = [...]struct {
-	s string
-	k Kind
-}{
-	{"alloc:", PageAlloc},
-	{"free:", PageFree},
-	{"free_batched:", PageFreeBatched},
-	{"alloc_zone_locked:", PageAllocZoneLocked},
-	{"pcpu_drain:", PagePcpuDrain},
-	{"alloc_extfrag:", PageAllocExtfrag},
-}
-
 // nameEnd returns the index of the colon that ends the event name
 // "subsys:event:" at the start of b (-1 when there is none), and the
 // name's Kind. The page events, most of a capture, are matched whole
-// against their names; any other name is found by its two colons.
+// against their names (constant strings, which compile to a few word
+// compares); any other name is found by its two colons.
 func nameEnd(b []byte) (int, Kind) {
 	const page = "kmem:mm_page_"
 	if len(b) > len(page) && string(b[:len(page)]) == page {
 		t := b[len(page):]
-		for _, p := range pageSuffixes {
-			if len(t) >= len(p.s) && string(t[:len(p.s)]) == p.s {
-				return len(page) + len(p.s) - 1, p.k
+		k, n := Other, 0
+		switch t[0] {
+		case 'a':
+			switch {
+			case hasPrefix(t, "alloc:"):
+				k, n = PageAlloc, len("alloc:")
+			case hasPrefix(t, "alloc_zone_locked:"):
+				k, n = PageAllocZoneLocked, len("alloc_zone_locked:")
+			case hasPrefix(t, "alloc_extfrag:"):
+				k, n = PageAllocExtfrag, len("alloc_extfrag:")
 			}
+		case 'f':
+			switch {
+			case hasPrefix(t, "free:"):
+				k, n = PageFree, len("free:")
+			case hasPrefix(t, "free_batched:"):
+				k, n = PageFreeBatched, len("free_batched:")
+			}
+		case 'p':
+			if hasPrefix(t, "pcpu_drain:") {
+				k, n = PagePcpuDrain, len("pcpu_drain:")
+			}
+		}
+		if k != Other {
+			return len(page) + n - 1, k
 		}
 	}
 	c1 := bytes.IndexByte(b, ':')
@@ -483,6 +491,9 @@ func nameEnd(b []byte) (int, Kind) {
 	end := c1 + 1 + c2
 	return end, kindOf(b[:end])
 }
+
+// hasPrefix is bytes.HasPrefix for a constant prefix, inlined.
+func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
 
 // pageFields is the fast path of the page events, whose fields come in
 // the print fmt's order: "page=P pfn=0xN order=N[ migratetype=N[
@@ -516,7 +527,10 @@ func (ev *Event) pageFields() bool {
 		return false
 	}
 	ev.PFN = pfn
-	o, i, ok := number(f, i+1, "order=")
+	if !keyAt(f, i+1, "order=") {
+		return false
+	}
+	o, i, ok := decimal(f, i+1+len("order="))
 	if !ok {
 		return false
 	}
@@ -525,7 +539,10 @@ func (ev *Event) pageFields() bool {
 	case PageFree, PageFreeBatched:
 		return i >= len(f)
 	}
-	mt, i, ok := number(f, i+1, "migratetype=")
+	if !keyAt(f, i+1, "migratetype=") {
+		return false
+	}
+	mt, i, ok := decimal(f, i+1+len("migratetype="))
 	if !ok {
 		return false
 	}
@@ -533,7 +550,7 @@ func (ev *Event) pageFields() bool {
 	if ev.Kind == PageAlloc {
 		const key = "gfp_flags="
 		i++
-		if i+len(key) >= len(f) || string(f[i:i+len(key)]) != key {
+		if i+len(key) >= len(f) || !keyAt(f, i, key) {
 			return false
 		}
 		v := f[i+len(key):]
@@ -578,14 +595,17 @@ var hexDigit = func() (t [256]uint8) {
 	return t
 }()
 
-// number reads "key=N" at f[i:], returning N and the index after it.
-func number(f []byte, i int, key string) (int, int, bool) {
-	if i+len(key) > len(f) || string(f[i:i+len(key)]) != key {
-		return 0, 0, false
-	}
-	i += len(key)
+// keyAt reports whether f holds key at i. It inlines, so that key, a
+// constant at every call, is compared as one.
+func keyAt(f []byte, i int, key string) bool {
+	return i+len(key) <= len(f) && string(f[i:i+len(key)]) == key
+}
+
+// decimal reads the decimal number at f[i:], of at most 9 digits and
+// followed by a blank or the end, returning it and the index after it.
+func decimal(f []byte, i int) (int, int, bool) {
 	v, n := 0, 0
-	for ; i < len(f) && f[i] >= '0' && f[i] <= '9' && n < 9; i, n = i+1, n+1 {
+	for ; i < len(f) && isDigit(f[i]) && n < 9; i, n = i+1, n+1 {
 		v = v*10 + int(f[i]-'0')
 	}
 	if n == 0 || (i < len(f) && f[i] != ' ') {

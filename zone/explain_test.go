@@ -30,6 +30,8 @@ type explainFake struct {
 
 	compact  CompactResult
 	suitable bool
+	// kswapdWakes and kcompactdWakes count the wake calls.
+	kswapdWakes, kcompactdWakes int
 
 	oomProgress bool
 	oomFrees    int // held pages an OOM "kill" frees
@@ -50,6 +52,7 @@ func (f *explainFake) freeHeld(n int) {
 }
 
 func (f *explainFake) WakeKswapd(*Node, Order, gfp.ZoneType, gfp.Mask) KswapdWake {
+	f.kswapdWakes++
 	return KswapdWoken
 }
 func (f *explainFake) TryToFreePages(t *memalloc.Task, _ []*Zone, _ Order, _ gfp.Mask, _ gfp.ZoneType) int64 {
@@ -69,7 +72,7 @@ func (f *explainFake) TryToCompactPages(*memalloc.Task, []*Zone, Order, gfp.Mask
 	return f.compact, 0, false
 }
 func (f *explainFake) ZonelistSuitable([]*Zone, Order, gfp.ZoneType) bool { return f.suitable }
-func (f *explainFake) WakeKcompactd(*Node, Order, gfp.ZoneType)           {}
+func (f *explainFake) WakeKcompactd(*Node, Order, gfp.ZoneType)           { f.kcompactdWakes++ }
 func (f *explainFake) Allocated(*Zone, Order)                             {}
 func (f *explainFake) OutOfMemory(*memalloc.Task, gfp.Mask, Order, gfp.ZoneType) bool {
 	f.oomCalls++
@@ -834,4 +837,43 @@ func TestExplainNofail(t *testing.T) {
 		"goto retry (#1): __GFP_NOFAIL never fails: cond_resched, goto retry",
 		"mmsim stall limit", "looping through the __GFP_NOFAIL retry at nopage")
 	require.Equal(t, 0, f.oomCalls, "the recursion guard keeps it from reclaim and the OOM killer")
+}
+
+// TestWakeupKswapdBalanced: wakeup_kswapd on a node whose kswapd sleeps
+// and which is balanced and not boosted leaves kswapd asleep, and for a
+// request that cannot reclaim wakes kcompactd instead; a boosted node
+// wakes kswapd. Through the allocator this branch needs a fast path that
+// failed on a node that is balanced — in the kernel, a cpuset the fast
+// path honours and wake_all_kswapds does not, or a boost reset between
+// try_to_claim_block and rmqueue's ZONE_BOOSTED_WATERMARK test. mmsim has
+// neither cpusets nor that race, so the rule is tested here, with the
+// words Explain prints after "wakeup_kswapd node N ...: ".
+//
+// Reference: mm/vmscan.c:wakeup_kswapd().
+func TestWakeupKswapdBalanced(t *testing.T) {
+	a, f, _ := explainMachine(t, 0, Options{})
+	tk := memalloc.NewTask("t")
+	n := a.nodes[0]
+	z := n.zones[gfp.ZoneDMA32]
+	require.True(t, n.Balanced(3, gfp.ZoneDMA32), "a machine with all its memory free is balanced")
+
+	got := a.wakeupKswapd(tk, z, gfp.NoWait, 3, gfp.ZoneDMA32)
+	require.Equal(t, "pgdat_balanced and not boosted: kswapd not woken; the request cannot reclaim, so wakeup_kcompactd instead", got)
+	require.Equal(t, 1, f.kcompactdWakes)
+	require.Zero(t, f.kswapdWakes)
+	order, highest := n.KswapdRequest()
+	require.Equal(t, Order(3), order, "kswapd_order is raised before the test")
+	require.Equal(t, gfp.ZoneDMA32, highest)
+
+	got = a.wakeupKswapd(tk, z, gfp.Kernel, 2, gfp.ZoneDMA32)
+	require.Equal(t, "pgdat_balanced and not boosted: kswapd not woken", got, "a request that reclaims wakes no kcompactd")
+	require.Equal(t, 1, f.kcompactdWakes)
+	require.Zero(t, f.kswapdWakes)
+
+	z.boost.Store(PageblockNrPages)
+	got = a.wakeupKswapd(tk, z, gfp.NoWait, 0, gfp.ZoneDMA32)
+	require.Equal(t, "woken (kswapd_order and kswapd_highest_zoneidx raised to the request's)", got, "a boosted node wakes kswapd")
+	require.Equal(t, 1, f.kswapdWakes)
+	require.Equal(t, 1, f.kcompactdWakes)
+	require.EqualValues(t, 1, n.KswapdWakes())
 }

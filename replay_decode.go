@@ -137,7 +137,7 @@ func (d *replayDecoder) mask(b []byte) maskParse {
 
 // decode parses b's text into its events.
 func (d *replayDecoder) decode(b *replayBlock) {
-	b.evs = b.evs[:0]
+	evs := b.evs[:0] // a local: a store to b.evs per event would be a write barrier's
 	d.sc.Reset(b.text)
 	for d.sc.Scan() {
 		ev := d.sc.Event()
@@ -160,8 +160,9 @@ func (d *replayDecoder) decode(b *replayBlock) {
 				re.GFP = spanOf(b.text, ev.GFP)
 			}
 		}
-		b.evs = append(b.evs, re)
+		evs = append(evs, re)
 	}
+	b.evs = evs
 	b.lines = d.sc.Line()
 	b.malformed, _ = d.sc.Malformed()
 	b.badLine, b.bad = d.sc.FirstMalformed()

@@ -381,3 +381,72 @@ func TestMemcgLoweringTheLimit(t *testing.T) {
 	assert.ErrorIs(t, err, mmsim.EBUSY)
 	assert.False(t, s1.Killed(p1))
 }
+
+// statField returns one row of a cgroup's memory.stat.
+func statField(t *testing.T, s *mmsim.System, cg *mmsim.Cgroup, key string) int64 {
+	t.Helper()
+	text, err := s.ReadCgroupFile(cg, "memory.stat")
+	require.NoError(t, err)
+	for _, l := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok && k == key {
+			n, err := strconv.ParseInt(v, 10, 64)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatalf("memory.stat has no %s", key)
+	return 0
+}
+
+// TestMemcgSlabFreeRace: tasks of two cgroups allocate and free accounted
+// objects of one cache at once, so a freed object is soon another
+// cgroup's. Every free returns its own object's charge — the record of
+// it leaves before the object is back on the freelist, as
+// memcg_slab_free_hook runs before do_slab_free — so when all is freed
+// neither cgroup is left holding slab bytes.
+//
+// Reference: mm/slub.c:slab_free() (memcg_slab_free_hook, then
+// do_slab_free).
+func TestMemcgSlabFreeRace(t *testing.T) {
+	s := newSystem(t, mmsim.DefaultConfig())
+	var cgs []*mmsim.Cgroup
+	for _, name := range []string{"a", "b"} {
+		cg, err := s.NewCgroup(s.RootCgroup(), name)
+		require.NoError(t, err)
+		cgs = append(cgs, cg)
+	}
+	const workers, rounds, held = 8, 400, 16
+	errs := make(chan error, workers)
+	for w := range workers {
+		tk := s.NewTask(fmt.Sprintf("w%d", w))
+		require.NoError(t, s.AttachTask(tk, cgs[w%2]))
+		go func() {
+			var objs []mmsim.Object
+			for r := range rounds {
+				o, err := s.Kmalloc(tk, 200, gfp.KernelAccount)
+				if err != nil {
+					errs <- err
+					return
+				}
+				objs = append(objs, o)
+				if len(objs) == held || r == rounds-1 {
+					for _, o := range objs {
+						if err := s.Kfree(tk, o); err != nil {
+							errs <- err
+							return
+						}
+					}
+					objs = objs[:0]
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	for _, cg := range cgs {
+		assert.Zero(t, statField(t, s, cg, "slab"), "every object freed: no slab bytes left charged")
+	}
+	require.NoError(t, s.CheckInvariants())
+}

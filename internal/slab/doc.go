@@ -93,10 +93,14 @@
 //	Allocator.mu (slab_mutex: the cache list)
 //	  Cache.mu (the per-CPU slabs and the node partial lists)
 //	    Allocator.pmu (the pfn → slab map)
+//	    Allocator.objcgMu (the objects' memcg charge records)
 //
 // Cache.mu is never held across a page allocation or free (which may enter
 // reclaim), a hook (which may allocate from another cache) or a tracepoint,
-// save TagHooks.TagFree, which takes only the profiler's own lock;
+// save TagHooks.TagFree, which takes only the profiler's own lock (a free
+// drops the object's tag and charge record before the object is free, so
+// that its next allocation's come after); the memcg charge itself is
+// returned after Cache.mu is dropped;
 // Allocator.mu is not held while caches allocate. zone's locks are taken
 // only by the page-allocator calls, with no slab lock held.
 package slab

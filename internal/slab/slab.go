@@ -152,20 +152,27 @@ func (c *Cache) chargeObject(t *memalloc.Task, mask gfp.Mask, addr uint64) error
 	return nil
 }
 
-// unchargeObject returns a freed object's charge, if it has one.
+// takeChargeLocked detaches the memcg charge record of the object at
+// addr, which is being freed, if it has one; the caller returns the charge
+// with Memcg.UnchargeObj. It runs before the object goes back on the
+// freelist, as memcg_slab_free_hook runs before do_slab_free: once the
+// object is free, its next allocation records a charge of its own under
+// the same address.
+//
+// Preconditions: c.mu is held (objcgMu nests inside it).
 //
 // Kernel: mm/memcontrol.c:__memcg_slab_free_hook().
-func (c *Cache) unchargeObject(addr uint64) {
+func (c *Cache) takeChargeLocked(addr uint64) (objCharge, bool) {
 	if c.s.opts.Memcg == nil {
-		return
+		return objCharge{}, false
 	}
 	c.s.objcgMu.Lock()
 	ch, ok := c.s.objcg[addr]
-	delete(c.s.objcg, addr)
-	c.s.objcgMu.Unlock()
 	if ok {
-		c.s.opts.Memcg.UnchargeObj(ch.owner, ch.size, ch.reclaimable)
+		delete(c.s.objcg, addr)
 	}
+	c.s.objcgMu.Unlock()
+	return ch, ok
 }
 
 // allocObject takes an object from the CPU slab, a partial slab or a new
@@ -438,6 +445,7 @@ func (c *Cache) release(t *memalloc.Task, sl *slab, addr uint64) error {
 		// TagAlloc of its next life must come after this TagFree.
 		th.TagFree(t, c, addr, c.l.size)
 	}
+	charge, charged := c.takeChargeLocked(addr)
 	wasFull := len(sl.free) == 0
 	sl.clearUsed(i)
 	sl.free = append(sl.free, int32(i))
@@ -461,7 +469,9 @@ func (c *Cache) release(t *memalloc.Task, sl *slab, addr uint64) error {
 		c.partialFree++
 	}
 	c.mu.Unlock()
-	c.unchargeObject(addr)
+	if charged {
+		c.s.opts.Memcg.UnchargeObj(charge.owner, charge.size, charge.reclaimable)
+	}
 	c.discardSlabs(t, discard)
 	return nil
 }

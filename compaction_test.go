@@ -12,7 +12,6 @@ import (
 
 	"github.com/mmsim/mmsim"
 	"github.com/mmsim/mmsim/gfp"
-	"github.com/mmsim/mmsim/reclaim"
 	"github.com/mmsim/mmsim/zone"
 )
 
@@ -123,11 +122,11 @@ func TestKcompactd(t *testing.T) {
 // leaves the free memory in large blocks.
 func TestCompactMemory(t *testing.T) {
 	s, z := fragmented(t)
-	before := reclaim.FragmentationIndex(z, 9)
+	before := z.FragmentationIndex(9)
 	require.NoError(t, s.CompactMemory(s.NewTask("sh")))
-	after := reclaim.FragmentationIndex(z, 9)
-	assert.Greater(t, before, int64(500), "fragmented: a failure would be for fragmentation")
-	assert.Equal(t, int64(-1000), after, "a free pageblock exists after compaction")
+	after := z.FragmentationIndex(9)
+	assert.Greater(t, before, 500, "fragmented: a failure would be for fragmentation")
+	assert.Equal(t, -1000, after, "a free pageblock exists after compaction")
 	assert.Positive(t, vmstat(t, s)["pgmigrate_success"])
 	require.NoError(t, s.CheckInvariants())
 }

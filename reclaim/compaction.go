@@ -144,25 +144,6 @@ func fillContigInfo(z *zone.Zone, order zone.Order) contigInfo {
 	return ci
 }
 
-// FragmentationIndex is the zone's fragmentation index for the order, in
-// thousandths: towards 0 a failure would be for lack of memory, towards
-// 1000 for fragmentation; -1000 when a free block of the order exists.
-//
-// Kernel: mm/vmstat.c:fragmentation_index(), __fragmentation_index().
-func FragmentationIndex(z *zone.Zone, order zone.Order) int64 {
-	return fragmentationIndex(fillContigInfo(z, order), order)
-}
-
-func fragmentationIndex(ci contigInfo, order zone.Order) int64 {
-	switch {
-	case ci.freeBlocksTotal == 0:
-		return 0
-	case ci.freeBlocksSuitable > 0:
-		return -1000
-	}
-	return 1000 - (1000+ci.freePages*1000/(int64(1)<<order))/ci.freeBlocksTotal
-}
-
 // extfragForOrder is the percentage of free memory in blocks too small for
 // the order.
 //
@@ -196,7 +177,7 @@ func suitableFree(z *zone.Zone, order zone.Order, mark int64, highest gfp.ZoneTy
 func suitable(z *zone.Zone, order zone.Order, mark int64, highest gfp.ZoneType) bool {
 	ok := suitableFree(z, order, mark, highest, z.FreePages())
 	if ok && order > zone.CostlyOrder {
-		if fi := FragmentationIndex(z, order); fi >= 0 && fi <= extfragThreshold {
+		if fi := z.FragmentationIndex(order); fi >= 0 && fi <= extfragThreshold {
 			return false
 		}
 	}

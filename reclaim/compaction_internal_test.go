@@ -34,25 +34,3 @@ func TestDeferral(t *testing.T) {
 	assert.False(t, zc.deferred(4), "an allocation success resets the back-off")
 	assert.Equal(t, zone.Order(5), zc.orderFailed)
 }
-
-// TestFragmentationIndex checks __fragmentation_index's integer formula.
-//
-// Reference: mm/vmstat.c:__fragmentation_index().
-func TestFragmentationIndex(t *testing.T) {
-	for _, tc := range []struct {
-		ci    contigInfo
-		order zone.Order
-		want  int64
-	}{
-		{contigInfo{}, 3, 0},
-		{contigInfo{freePages: 64, freeBlocksTotal: 1, freeBlocksSuitable: 1}, 3, -1000},
-		// Ten free single pages, an order-2 request: 1000 - (1000 + 10*1000/4)/10.
-		{contigInfo{freePages: 10, freeBlocksTotal: 10}, 2, 650},
-		// One free block of order o-1: -500.
-		{contigInfo{freePages: 4, freeBlocksTotal: 1}, 3, -500},
-		// 1000 free single pages, order 9: almost wholly fragmentation.
-		{contigInfo{freePages: 1000, freeBlocksTotal: 1000}, 9, 998},
-	} {
-		assert.Equal(t, tc.want, fragmentationIndex(tc.ci, tc.order), "%+v order %d", tc.ci, tc.order)
-	}
-}

@@ -48,7 +48,8 @@ type replayEvent struct {
 	Comm, GFP, Cache span
 }
 
-// span is a run of a block's text, by offset and length.
+// span is a run of a block's text, by offset and length (a block is at
+// most replayMaxLine long, so 32 bits hold both).
 type span struct{ off, n uint32 }
 
 // spanOf returns the span of sub in text. sub must have been cut from

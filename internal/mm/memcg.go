@@ -115,7 +115,6 @@ type MemCgroup struct {
 	// The v1 OOM control: oom_kill_disable and the under_oom count.
 	oomKillDisable atomic.Bool
 	underOOM       atomic.Int32
-	oomLocked      atomic.Bool
 	oomGroup       atomic.Bool
 
 	// objBytes is the obj_cgroup's pre-charged remainder for slab

@@ -138,12 +138,11 @@ type Proc struct {
 	rlimMemlock atomic.Uint64
 	user        *User
 
-	adj       atomic.Int32 // signal->oom_score_adj
-	victim    atomic.Bool  // tsk_is_oom_victim: signal->oom_mm is set
-	exiting   atomic.Bool  // PF_EXITING
-	ctx       context.Context
-	cancel    context.CancelFunc
-	killedErr error
+	adj     atomic.Int32 // signal->oom_score_adj
+	victim  atomic.Bool  // tsk_is_oom_victim: signal->oom_mm is set
+	exiting atomic.Bool  // PF_EXITING
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	// memcg is the cgroup the process belongs to (the root for kernel
 	// threads). memcgInOOM is the v1 cgroup whose OOM it waits for at the

@@ -67,18 +67,6 @@ func (l *slabList) addTail(sl *slab) {
 	sl.onPartial = true
 }
 
-func (l *slabList) addHead(sl *slab) {
-	sl.prev, sl.next = nil, l.head
-	if l.head != nil {
-		l.head.prev = sl
-	} else {
-		l.tail = sl
-	}
-	l.head = sl
-	l.n++
-	sl.onPartial = true
-}
-
 func (l *slabList) remove(sl *slab) {
 	if sl.prev != nil {
 		sl.prev.next = sl.next

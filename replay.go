@@ -177,51 +177,6 @@ type failKey struct {
 	size  int64
 }
 
-// blockSlot is one recorded pfn's entry in the pfn table: the simulated
-// block that stands for it (pfn+1, so 0 is empty) in the low 48 bits, its
-// order above.
-type blockSlot uint64
-
-const (
-	slotChunkShift = 9
-	slotChunk      = 1 << slotChunkShift
-	// slotMaxPFN bounds the recorded pfns the table holds: 2^40 pages (4
-	// PiB), far above any machine's.
-	slotMaxPFN = 1 << 40
-)
-
-// pfnTable maps recorded pfns to simulated blocks: a two-level array, so
-// a lookup is two loads and no hashing.
-type pfnTable struct {
-	chunks [][]blockSlot
-	live   int64
-}
-
-func (m *pfnTable) slot(pfn uint64, create bool) *blockSlot {
-	if pfn >= slotMaxPFN {
-		return nil
-	}
-	ci := pfn >> slotChunkShift
-	if ci >= uint64(len(m.chunks)) {
-		if !create {
-			return nil
-		}
-		n := max(2*uint64(len(m.chunks)), ci+1)
-		grown := make([][]blockSlot, n)
-		copy(grown, m.chunks)
-		m.chunks = grown
-	}
-	c := m.chunks[ci]
-	if c == nil {
-		if !create {
-			return nil
-		}
-		c = make([]blockSlot, slotChunk)
-		m.chunks[ci] = c
-	}
-	return &c[pfn&(slotChunk-1)]
-}
-
 // replayObject is a recorded slab or vmalloc object's stand-in.
 type replayObject struct {
 	obj   Object
@@ -245,7 +200,7 @@ type replayer struct {
 	text  []byte
 	pages pfnTable
 	// prefetched is prefetch's result, kept so that its loads are made.
-	prefetched blockSlot
+	prefetched uint64
 	objects    map[uint64]replayObject
 	vmaps      map[uint64]Object
 	caches     map[string]*Cache
@@ -333,8 +288,10 @@ func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error
 	}
 	rp.base = s.replayActivity()
 	start := time.Now()
+	rp.pages.reuse()
 	err := rp.run(r)
 	rp.finish()
+	rp.pages.release()
 	rp.rep.Wall = time.Since(start)
 	return rp.rep, err
 }
@@ -392,6 +349,7 @@ func (rp *replayer) run(r io.Reader) error {
 		}
 		return true
 	})
+	rp.text = nil // the block's, back in the pool
 	if rp.started {
 		rp.rep.End = last
 		rp.advance(last)
@@ -411,13 +369,11 @@ func (rp *replayer) run(r io.Reader) error {
 // is a cache miss; these loads do not depend on one another, so the CPU
 // overlaps their misses, and the replay then finds the entries cached.
 func (rp *replayer) prefetch(evs []replayEvent) {
-	var sum blockSlot
+	var sum uint64
 	for i := range evs {
 		switch evs[i].Kind {
 		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
-			if sl := rp.pages.slot(evs[i].Addr, false); sl != nil {
-				sum += *sl
-			}
+			sum += rp.pages.peek(evs[i].Addr)
 		}
 	}
 	rp.prefetched = sum // a use, so the loads are kept
@@ -494,16 +450,15 @@ func (rp *replayer) pageAlloc(ev *replayEvent) {
 		rp.fail(ev, 0, int64(ev.Order), fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP.bytes(rp.text)))
 		return
 	}
-	slot := rp.pages.slot(ev.Addr, true)
-	if slot == nil {
+	if ev.Addr >= maxRecordedPFN {
 		rp.fail(ev, mask, int64(ev.Order), fmt.Errorf("%w: pfn %#x out of range", ErrInvalid, ev.Addr))
 		return
 	}
 	t := rp.task(ev)
-	if *slot != 0 {
+	if i := rp.pages.lookup(ev.Addr); i >= 0 {
 		// The capture lost this block's free: free it now.
 		rp.rep.Reallocated++
-		rp.freeSlot(t, slot)
+		rp.freeEntry(t, i)
 	}
 	p, err := rp.s.AllocPages(t, mask, zone.Order(ev.Order))
 	rp.rep.Replayed++
@@ -511,31 +466,28 @@ func (rp *replayer) pageAlloc(ev *replayEvent) {
 		rp.fail(ev, mask, int64(ev.Order), err)
 		return
 	}
-	*slot = blockSlot(uint64(p.PFN())+1) | blockSlot(ev.Order)<<48
-	rp.pages.live++
+	rp.pages.insert(ev.Addr, newBlockSlot(uint64(p.PFN()), ev.Order))
 }
 
 func (rp *replayer) pageFree(ev *replayEvent) {
-	slot := rp.pages.slot(ev.Addr, false)
-	if slot == nil || *slot == 0 {
+	i := rp.pages.lookup(ev.Addr)
+	if i < 0 {
 		rp.rep.Unpaired++
 		return
 	}
-	if order := int(*slot >> 48); ev.Kind == perfscript.PageFree && order != int(ev.Order) {
+	if ev.Kind == perfscript.PageFree && rp.pages.ents[i].slot.order() != ev.Order {
 		// Not the block that was allocated: a part of a split one.
 		rp.rep.Unpaired++
 		return
 	}
-	rp.freeSlot(rp.task(ev), slot)
+	rp.freeEntry(rp.task(ev), i)
 	rp.rep.Replayed++
 }
 
-// freeSlot frees the block slot holds and empties it.
-func (rp *replayer) freeSlot(t *memalloc.Task, slot *blockSlot) {
-	pfn := zone.PFN(uint64(*slot)&(1<<48-1) - 1)
-	order := zone.Order(*slot >> 48)
-	*slot = 0
-	rp.pages.live--
+// freeEntry frees the block of the pfn table's entry i and empties it.
+func (rp *replayer) freeEntry(t *memalloc.Task, i int) {
+	s := rp.pages.remove(i)
+	pfn, order := zone.PFN(s.pfn()), zone.Order(s.order())
 	if err := rp.s.FreePages(t, zone.PageOf(pfn), order); err != nil {
 		rp.fail(&replayEvent{Kind: perfscript.PageFree}, 0, int64(order), err)
 	}
@@ -718,14 +670,7 @@ func (rp *replayer) finish() {
 	r := rp.rep
 	r.Tasks = len(rp.tasks)
 	r.SimElapsed = rp.s.Now() - rp.sim0
-	r.LiveBlocks = rp.pages.live
-	for _, c := range rp.pages.chunks {
-		for _, sl := range c {
-			if sl != 0 {
-				r.LivePages += 1 << (sl >> 48)
-			}
-		}
-	}
+	r.LiveBlocks, r.LivePages = rp.pages.live, rp.pages.pages
 	r.LiveObjects = int64(len(rp.objects))
 	r.LiveVmalloc = int64(len(rp.vmaps))
 	for _, f := range rp.failures {

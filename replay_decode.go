@@ -274,7 +274,11 @@ func replayPipeline(r io.Reader, replay func(*replayBlock) bool) error {
 	q := &replayQueue{sp: splitter{r: r}}
 	q.cond.L = &q.mu
 	for range replayBlocks {
-		q.free = append(q.free, &replayBlock{})
+		b, _ := replayBlockPool.Get().(*replayBlock)
+		if b == nil {
+			b = &replayBlock{}
+		}
+		q.free = append(q.free, b)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -320,5 +324,13 @@ func replayPipeline(r io.Reader, replay func(*replayBlock) bool) error {
 	}
 	q.mu.Unlock()
 	wg.Wait()
+	for _, b := range append(q.free, q.queue...) {
+		*b = replayBlock{text: b.text[:0], evs: b.evs[:0]}
+		replayBlockPool.Put(b)
+	}
 	return q.sp.err
 }
+
+// replayBlockPool keeps finished replays' blocks, with their text and
+// event arrays, as pfnEntriesPool does the pfn table's.
+var replayBlockPool sync.Pool // of *replayBlock

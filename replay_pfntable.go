@@ -1,0 +1,172 @@
+package mmsim
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// blockSlot is the simulated block standing for a recorded one: its pfn
+// in the low 48 bits, its order above.
+type blockSlot uint64
+
+func newBlockSlot(pfn uint64, order int32) blockSlot {
+	return blockSlot(pfn) | blockSlot(order)<<48
+}
+
+func (s blockSlot) pfn() uint64  { return uint64(s) & (1<<48 - 1) }
+func (s blockSlot) order() int32 { return int32(s >> 48) }
+
+// maxRecordedPFN bounds the recorded pfns a replay accepts: x86-64's
+// MAX_PHYSMEM_BITS (52) less PAGE_SHIFT gives 2^40 pages, 4 PiB.
+const maxRecordedPFN = 1 << 40
+
+// pfnTable maps the recorded pfns of the blocks a replay holds to the
+// simulated blocks standing for them: a hash table of the blocks live at
+// once, open-addressed with linear probing and deleted from by backward
+// shift, at most half full.
+//
+// A capture's pfns are scattered over the recorded machine's memory (the
+// tar capture's 51,522 distinct pfns lie in 1,467 of the 6,058 512-page
+// ranges up to its highest), so a table indexed by pfn would be mostly
+// zeros to allocate, clear and page in; this one holds what is live.
+// Four pfns in a row share a home line, so a run of neighbouring order-0
+// pages, as the pcp lists hand them out, costs one cache miss, not four.
+type pfnTable struct {
+	ents []pfnEntry // a power of two long, or empty
+	// shift turns a hash into a home group: 64 - log2(len(ents)) +
+	// pfnTableGroup.
+	shift uint8
+	// live counts the entries; pages the pages their blocks hold.
+	live, pages int64
+}
+
+// pfnEntry is one live block: its recorded pfn + 1 (0: the entry is
+// empty) and its simulated block.
+type pfnEntry struct {
+	key  uint64
+	slot blockSlot
+}
+
+const (
+	pfnTableMin   = 1 << 10 // entries in a table's first allocation
+	pfnTableGroup = 2       // log2 of the neighbouring pfns sharing a home line
+)
+
+// home returns the index where pfn's probe starts: a Fibonacci hash of
+// pfn's group of four, then its place within the group.
+func (m *pfnTable) home(pfn uint64) int {
+	g := (pfn >> pfnTableGroup) * 0x9e3779b97f4a7c15 >> m.shift
+	return int(g<<pfnTableGroup | pfn&(1<<pfnTableGroup-1))
+}
+
+// lookup returns the index of pfn's entry, or -1 if pfn holds no block.
+func (m *pfnTable) lookup(pfn uint64) int {
+	if len(m.ents) == 0 {
+		return -1
+	}
+	mask := len(m.ents) - 1
+	for i := m.home(pfn); ; i = (i + 1) & mask {
+		switch m.ents[i].key {
+		case pfn + 1:
+			return i
+		case 0:
+			return -1
+		}
+	}
+}
+
+// peek loads pfn's home entry and returns its key, for a caller that
+// wants the line in the cache before it needs it.
+func (m *pfnTable) peek(pfn uint64) uint64 {
+	if len(m.ents) == 0 {
+		return 0
+	}
+	return m.ents[m.home(pfn)].key
+}
+
+// insert adds pfn's block.
+//
+// Preconditions: pfn < maxRecordedPFN and pfn holds no block.
+func (m *pfnTable) insert(pfn uint64, s blockSlot) {
+	if 2*(m.live+1) > int64(len(m.ents)) {
+		m.grow()
+	}
+	mask := len(m.ents) - 1
+	i := m.home(pfn)
+	for m.ents[i].key != 0 {
+		i = (i + 1) & mask
+	}
+	m.ents[i] = pfnEntry{pfn + 1, s}
+	m.live++
+	m.pages += 1 << s.order()
+}
+
+// remove empties entry i and returns its block. Each entry after it in
+// the run that would be found sooner at i moves back into the hole, so
+// that no probe stops at an empty entry before reaching its key.
+func (m *pfnTable) remove(i int) blockSlot {
+	s := m.ents[i].slot
+	m.live--
+	m.pages -= 1 << s.order()
+	mask := len(m.ents) - 1
+	for j := (i + 1) & mask; m.ents[j].key != 0; j = (j + 1) & mask {
+		// The entry at j may fill the hole at i if its home is not
+		// cyclically in (i, j]: its probe passed i on the way to j.
+		if h := m.home(m.ents[j].key - 1); (j-h)&mask >= (j-i)&mask {
+			m.ents[i] = m.ents[j]
+			i = j
+		}
+	}
+	m.ents[i] = pfnEntry{}
+	return s
+}
+
+// pfnEntriesPool keeps the entry arrays of finished replays' tables,
+// cleared. A capture's table grows to megabytes, and memory new to the
+// process costs a page fault per 4 KiB on its first write: when the heap
+// had just grown, the faults of the tar capture's table made its replay
+// a third slower. A replay after another starts with its predecessor's
+// array.
+var pfnEntriesPool sync.Pool // of *[]pfnEntry
+
+// reuse starts m with a pooled array, if there is one.
+//
+// Preconditions: m is new.
+func (m *pfnTable) reuse() {
+	if p, ok := pfnEntriesPool.Get().(*[]pfnEntry); ok {
+		m.setEntries(*p)
+	}
+}
+
+// release clears m, giving its array to the pool.
+func (m *pfnTable) release() {
+	if ents := m.ents; len(ents) > 0 {
+		clear(ents)
+		pfnEntriesPool.Put(&ents)
+	}
+	*m = pfnTable{}
+}
+
+// setEntries makes ents, empty and a power of two long, m's array.
+func (m *pfnTable) setEntries(ents []pfnEntry) {
+	m.ents = ents
+	m.shift = uint8(64 - bits.TrailingZeros(uint(len(ents))) + pfnTableGroup)
+}
+
+// grow doubles the table (or makes its first) and rehashes the entries.
+func (m *pfnTable) grow() {
+	old := m.ents
+	n := max(2*len(old), pfnTableMin)
+	m.setEntries(make([]pfnEntry, n))
+	mask := n - 1
+	for _, e := range old {
+		if e.key == 0 {
+			continue
+		}
+		i := m.home(e.key - 1)
+		for m.ents[i].key != 0 {
+			i = (i + 1) & mask
+		}
+		m.ents[i] = e
+	}
+}

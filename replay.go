@@ -364,8 +364,8 @@ func (rp *replayer) run(r io.Reader) error {
 	return nil
 }
 
-// prefetch loads the pfn-table entry of every page event in evs before
-// they are replayed. A capture's pfns are scattered, so nearly every entry
+// prefetch loads the pfn table's home entry of every page event in evs
+// before they are replayed. A capture's pfns are scattered, so nearly every entry
 // is a cache miss; these loads do not depend on one another, so the CPU
 // overlaps their misses, and the replay then finds the entries cached.
 func (rp *replayer) prefetch(evs []replayEvent) {

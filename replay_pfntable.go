@@ -17,7 +17,9 @@ func (s blockSlot) pfn() uint64  { return uint64(s) & (1<<48 - 1) }
 func (s blockSlot) order() int32 { return int32(s >> 48) }
 
 // maxRecordedPFN bounds the recorded pfns a replay accepts: x86-64's
-// MAX_PHYSMEM_BITS (52) less PAGE_SHIFT gives 2^40 pages, 4 PiB.
+// MAX_PHYSMEM_BITS (52 with five-level paging, 46 without:
+// arch/x86/include/asm/sparsemem.h) less PAGE_SHIFT (12) gives 2^40
+// pages, 4 PiB.
 const maxRecordedPFN = 1 << 40
 
 // pfnTable maps the recorded pfns of the blocks a replay holds to the
@@ -91,12 +93,7 @@ func (m *pfnTable) insert(pfn uint64, s blockSlot) {
 	if 2*(m.live+1) > int64(len(m.ents)) {
 		m.grow()
 	}
-	mask := len(m.ents) - 1
-	i := m.home(pfn)
-	for m.ents[i].key != 0 {
-		i = (i + 1) & mask
-	}
-	m.ents[i] = pfnEntry{pfn + 1, s}
+	m.place(pfnEntry{pfn + 1, s})
 	m.live++
 	m.pages += 1 << s.order()
 }
@@ -158,15 +155,19 @@ func (m *pfnTable) grow() {
 	old := m.ents
 	n := max(2*len(old), pfnTableMin)
 	m.setEntries(make([]pfnEntry, n))
-	mask := n - 1
 	for _, e := range old {
-		if e.key == 0 {
-			continue
+		if e.key != 0 {
+			m.place(e)
 		}
-		i := m.home(e.key - 1)
-		for m.ents[i].key != 0 {
-			i = (i + 1) & mask
-		}
-		m.ents[i] = e
 	}
+}
+
+// place puts e at the first empty entry of its probe.
+func (m *pfnTable) place(e pfnEntry) {
+	mask := len(m.ents) - 1
+	i := m.home(e.key - 1)
+	for m.ents[i].key != 0 {
+		i = (i + 1) & mask
+	}
+	m.ents[i] = e
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,6 +222,9 @@ type replayer struct {
 
 // Replay reads `perf script` text of the allocator's tracepoints from r
 // and makes every recorded allocation and free again on this machine.
+// perf's default line is read, and the variants of a capture recorded
+// with -g (the callchain under each event is skipped) or printed with
+// -F +pid or -F -comm.
 // Events it cannot pair (a free of a block allocated before the capture
 // started) are counted and skipped; a line not of perf's shape is counted
 // and skipped; allocations that fail here are counted by mask and order.
@@ -333,7 +337,7 @@ func (rp *replayer) run(r io.Reader) error {
 			if ev.TID != commTID {
 				// A thread's comm is the one of its first event.
 				if _, ok := rp.comms[ev.TID]; !ok {
-					rp.comms[ev.TID] = string(ev.Comm.bytes(b.text))
+					rp.comms[ev.TID] = recordedComm(ev, b.text)
 				}
 				commTID = ev.TID
 			}
@@ -377,6 +381,18 @@ func (rp *replayer) prefetch(evs []replayEvent) {
 		}
 	}
 	rp.prefetched = sum // a use, so the loads are kept
+}
+
+// recordedComm returns the comm a capture gives ev's thread; a capture
+// printed without comms (perf script -F -comm) gets the name perf gives a
+// thread whose comm it never saw, ":TID".
+//
+// Kernel: tools/perf/util/thread.c:thread__new() (the ":%d" comm).
+func recordedComm(ev *replayEvent, text []byte) string {
+	if ev.Comm.n == 0 {
+		return ":" + strconv.Itoa(ev.TID)
+	}
+	return string(ev.Comm.bytes(text))
 }
 
 // advance lets simulated time catch up with the capture's, running the

@@ -249,6 +249,52 @@ func TestReplayEventText(t *testing.T) {
 	require.Contains(t, slabinfo.String(), "\nreplay_test_cache ")
 }
 
+// TestReplayPerfVariants: a capture recorded with -g (a callchain under
+// each event, comms unpadded), one printed with -F +pid ("PID/TID") and
+// one with -F -comm replay like the plain one: no line is malformed, the
+// frees find their allocations, a thread without a comm is named as perf
+// names it.
+func TestReplayPerfVariants(t *testing.T) {
+	for name, c := range map[string]struct {
+		alloc, free, stack string
+		comm               string
+	}{
+		"callchain": {
+			alloc: "tar 17034 [000]   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=1 migratetype=1 gfp_flags=GFP_KERNEL",
+			free:  "tar 17034 [000]   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=1",
+			stack: "\tffffffff8133d5a9 __alloc_frozen_pages_noprof+0x2a9 ([kernel.kallsyms])\n\t    7f0e9c2a1b2c [unknown] (/usr/lib/libc.so.6)\n",
+			comm:  "tar",
+		},
+		"pid/tid": {
+			alloc: "             tar   17030/17034   [000]   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=1 migratetype=1 gfp_flags=GFP_KERNEL",
+			free:  "             tar   17030/17034   [000]   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=1",
+			comm:  "tar",
+		},
+		"no comm": {
+			alloc: "  17034 [000]   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=1 migratetype=1 gfp_flags=GFP_KERNEL",
+			free:  "  17034 [000]   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=1",
+			comm:  ":17034",
+		},
+	} {
+		s := newSystem(t, mmsim.DefaultConfig())
+		var comms []string
+		s.Trace(func(e mmsim.Event) {
+			if e.Kind == zone.EvPageAlloc {
+				comms = append(comms, strings.Fields(e.String())[0])
+			}
+		})
+		text := c.alloc + "\n" + c.stack + "\n" + c.free + "\n" + c.stack + "\n"
+		rep, err := s.Replay(strings.NewReader(text), mmsim.ReplayProgress(nil))
+		require.NoError(t, err, name)
+		require.Zero(t, rep.Malformed, name)
+		require.EqualValues(t, 2, rep.Events, name)
+		require.EqualValues(t, 2, rep.Replayed, name)
+		require.Zero(t, rep.Unpaired, name)
+		require.Zero(t, rep.LiveBlocks, name)
+		require.Equal(t, []string{c.comm}, comms, name)
+	}
+}
+
 // chunkReader reads at most n bytes at a time.
 type chunkReader struct {
 	r io.Reader

@@ -6,8 +6,9 @@
 // A Scanner reads one line at a time into an Event whose byte-slice fields
 // alias the line: nothing is allocated per event, which is what lets a
 // replay run at millions of events per second. Lines that are not events
-// (perf's '#' header, blank lines) are skipped; lines that are not of
-// perf's shape are counted and skipped, never fatal.
+// (perf's '#' header, blank lines, the callchain under each event of a
+// capture recorded with -g) are skipped; lines that are not of perf's
+// shape are counted and skipped, never fatal.
 //
 // The line layout is perf's default for tracepoints:
 //
@@ -15,7 +16,9 @@
 //
 // where COMM may hold blanks and dashes, so a line is split at the
 // "TID [CPU]" pair, and FIELDS are the event's print fmt: key=value pairs,
-// except alloc_vmap_area's "va_start: N".
+// except alloc_vmap_area's "va_start: N". perf pads COMM to 16 columns,
+// except above a callchain; with -F +pid it prints "PID/TID" for TID; with
+// -F -comm no COMM. All three are read.
 //
 // Kernel: include/trace/events/kmem.h, include/trace/events/vmalloc.h
 // (the print formats); tools/perf/builtin-script.c (the line).
@@ -166,6 +169,8 @@ type Scanner struct {
 	line      int
 	ev        Event
 	malformed int
+	// frames counts the callchain lines skipped.
+	frames int
 	// skip holds a bit per Kind whose fields are not decoded.
 	skip uint32
 	// badLine and badErr are the first malformed line and its error.
@@ -206,8 +211,8 @@ func (s *Scanner) SkipFields(kinds ...Kind) {
 }
 
 // Scan advances to the next event line and reports whether there was one.
-// Header, blank and malformed lines are skipped (Malformed counts the
-// last).
+// Header, blank, callchain and malformed lines are skipped (Frames counts
+// the callchain lines, Malformed the malformed ones).
 func (s *Scanner) Scan() bool {
 	for {
 		b, ok := s.next()
@@ -215,11 +220,16 @@ func (s *Scanner) Scan() bool {
 			return false
 		}
 		s.line++
+		line := b
 		b = skipBlanks(b)
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
 		if err := parseLine(b, &s.ev, s.skip); err != nil {
+			if isFrame(line) {
+				s.frames++
+				continue
+			}
 			s.malformed++
 			if s.badErr == nil {
 				s.badLine, s.badErr = s.line, err
@@ -317,6 +327,28 @@ func (s *Scanner) FirstMalformed() (int, error) { return s.badLine, s.badErr }
 // Line returns the number of lines read so far.
 func (s *Scanner) Line() int { return s.line }
 
+// Frames returns the number of callchain lines skipped so far: the
+// stack perf script prints under each event of a capture recorded with
+// -g, a frame a line.
+func (s *Scanner) Frames() int { return s.frames }
+
+// isFrame reports whether line is one frame of a callchain as perf script
+// prints it under an event: a tab, the instruction pointer in hex padded
+// to 16 columns, and then the symbol and the DSO, when known.
+//
+// Kernel: tools/perf/util/evsel_fprintf.c:sample__fprintf_callchain().
+func isFrame(line []byte) bool {
+	if len(line) < 2 || line[0] != '\t' {
+		return false
+	}
+	ip := skipBlanks(line[1:])
+	n := 0
+	for n < len(ip) && n <= 16 && isHexDigit(ip[n]) {
+		n++
+	}
+	return n > 0 && n <= 16 && (n == len(ip) || ip[n] == ' ')
+}
+
 // ParseLine decodes one event line into ev, resetting it first.
 func ParseLine(b []byte, ev *Event) error { return parseLine(b, ev, 0) }
 
@@ -362,7 +394,23 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 		scale *= 10
 		d--
 	}
-	if d == j || d < 0 || b[d] != ' ' || j == k-1 {
+	if d == j || j == k-1 {
+		return nil, false
+	}
+	if d >= 0 && b[d] == '/' {
+		// perf's "PID/TID" (perf script -F +pid): the TID is the second.
+		e := d - 1
+		for e >= 0 && isDigit(b[e]) && d-e < 18 {
+			e--
+		}
+		if e == d-1 {
+			return nil, false
+		}
+		d = e
+	}
+	// The TID follows the comm and a blank, or starts the line when perf
+	// printed no comm (-F -comm).
+	if d >= 0 && b[d] != ' ' {
 		return nil, false
 	}
 	i := k + 1
@@ -419,7 +467,7 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 	if i >= len(b) || b[i] != ':' {
 		return nil, false
 	}
-	ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), cpu, secs*1e9+frac, trimBlanks(b[:d])
+	ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), cpu, secs*1e9+frac, trimBlanks(b[:max(d, 0)])
 	return b[i+1:], true
 }
 
@@ -563,6 +611,8 @@ func (ev *Event) pageFields() bool {
 }
 
 func isDigit(c byte) bool { return c-'0' <= 9 }
+
+func isHexDigit(c byte) bool { return isDigit(c) || (c|0x20)-'a' <= 'f'-'a' }
 
 // eightDigits reads the eight ASCII digits of u, the first in its low
 // byte, as one number: pairs, then quads, then the whole, each step one

@@ -44,6 +44,12 @@ func TestParseLineEachKind(t *testing.T) {
 		// since no timestamp follows it.
 		{"  Web Content 1 [2] 7 [55] 55.5:    kmem:kmalloc: call_site=f+0x1 ptr=0xffff888102c8ab80 bytes_req=32 bytes_alloc=32 gfp_flags=GFP_KERNEL node=-1 accounted=false",
 			Event{Kind: Kmalloc, Comm: []byte("Web Content 1 [2]"), TID: 7, CPU: 55, Time: 55500000000, Ptr: 0xffff888102c8ab80, BytesReq: 32, BytesAlloc: 32, GFP: []byte("GFP_KERNEL"), CallSite: []byte("f+0x1"), Migratetype: -1}},
+		// perf script -F +pid: "%7d/%-7d ", the TID second.
+		{"             tar   17030/17034   [001]   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+			Event{Kind: PageFree, Comm: []byte("tar"), TID: 17034, CPU: 1, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
+		// perf script -F -comm: the line starts with the TID.
+		{"  17034 [001]   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+			Event{Kind: PageFree, Comm: []byte{}, TID: 17034, CPU: 1, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
 	}
 	for _, c := range cases {
 		var ev Event
@@ -63,6 +69,8 @@ func TestParseLineMalformed(t *testing.T) {
 		"sh 12 [000] 1.0: kmem:mm_page_alloc: pfn=0x1 order=0 migratetype=1",
 		"sh 12 [0x] 1.0: kmem:mm_page_free: pfn=0x1 order=0",
 		"sh 12 [000] 1.0: nocolon",
+		"sh /12 [000] 1.0: kmem:mm_page_free: pfn=0x1 order=0",
+		"sh 1x/12 [000] 1.0: kmem:mm_page_free: pfn=0x1 order=0",
 	} {
 		var ev Event
 		err := ParseLine([]byte(l), &ev)
@@ -154,6 +162,32 @@ func TestScannerLines(t *testing.T) {
 	require.True(t, sc.Scan())
 	require.False(t, sc.Scan())
 	require.ErrorIs(t, sc.Err(), bufio.ErrTooLong)
+}
+
+// TestScannerCallchains: the stack perf script prints under each event of
+// a capture recorded with -g (a tab, the ip padded to 16 columns, the
+// symbol and the DSO; a blank line after) is skipped and counted, not
+// malformed; a tab-led line that is not a frame still is.
+func TestScannerCallchains(t *testing.T) {
+	text := "tar 17034 [000]   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=0 migratetype=1 gfp_flags=GFP_KERNEL\n" +
+		"\tffffffff8133d5a9 __alloc_frozen_pages_noprof+0x2a9 ([kernel.kallsyms])\n" +
+		"\tffffffff8133e1c8 alloc_pages_mpol+0x98 ([kernel.kallsyms])\n" +
+		"\t    7f0e9c2a1b2c [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n" +
+		"\n" +
+		"tar 17034 [000]   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=0\n" +
+		"\tffffffff81339e3e __free_frozen_pages+0x1be ([kernel.kallsyms])\n" +
+		"\n" +
+		"\tnot a frame\n"
+	sc := NewScanner(strings.NewReader(text))
+	var kinds []Kind
+	for sc.Scan() {
+		kinds = append(kinds, sc.Event().Kind)
+	}
+	require.Equal(t, []Kind{PageAlloc, PageFree}, kinds)
+	require.Equal(t, 4, sc.Frames())
+	n, err := sc.Malformed()
+	require.Equal(t, 1, n)
+	require.ErrorContains(t, err, "line 9: ")
 }
 
 // TestScannerReset scans text in place: the events alias it.

@@ -74,7 +74,8 @@ func TestFirstUnmovableAllocation(t *testing.T) {
 	require.Equal(t, gfp.MigrateMovable, ext.FallbackMigratetype)
 	require.True(t, ext.ChangeOwnership)
 	require.Contains(t, ext.String(), "alloc_order=0 fallback_order=10 pageblock_order=9 alloc_migratetype=0 "+
-		"fallback_migratetype=1 fragmenting=0 change_ownership=1")
+		"fallback_migratetype=1 fragmenting=10 change_ownership=1")
+	require.False(t, ext.Fragmenting())
 
 	// DMA32 has 61440 pages: batch = rounddown_pow_of_two(15 + 7) - 1 = 15;
 	// the first refill takes one batch (alloc_factor is still 0).

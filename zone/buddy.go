@@ -343,9 +343,13 @@ func (z *Zone) rmqueueSteal(t *memalloc.Task, order Order, mt gfp.Migratetype, r
 		pfn := z.mm.pfnAt(z.free[o][fb].head)
 		z.delAndExpand(pfn, order, o, fb)
 		if rec != nil {
+			frag := "fragmenting: smaller than a pageblock"
+			if o >= PageblockOrder {
+				frag = "not fragmenting: whole pageblocks"
+			}
 			rec.addf(StepFallback, z, "fallback: __rmqueue_steal took an order-%d %s block at pfn %#x for a %s request "+
-				"of order %d, leaving its pageblock %s (mm_page_alloc_extfrag fragmenting=%d)",
-				o, fb, uint64(pfn), mt, order, z.blockMT(pfn), b2i(o < PageblockOrder))
+				"of order %d, leaving its pageblock %s (%s)",
+				o, fb, uint64(pfn), mt, order, z.blockMT(pfn), frag)
 		}
 		z.traceExtfrag(t, pfn, order, o, mt, fb)
 		return pfn, true

@@ -128,6 +128,13 @@ type Event struct {
 	OOMScoreAdj                                   int
 }
 
+// Fragmenting is mm_page_alloc_extfrag's fragmenting as the kernel
+// computes it: the fallback took a block smaller than a pageblock, so
+// the pageblock now mixes migratetypes.
+//
+// Kernel: include/trace/events/kmem.h:mm_page_alloc_extfrag (fragmenting).
+func (e Event) Fragmenting() bool { return e.FallbackOrder < PageblockOrder }
+
 // tracer delivers events to the subscribers. Subscribing is rare and
 // tracing usually off, so the fast path pays one atomic load.
 type tracer struct {
@@ -177,6 +184,9 @@ const perfNameWidth = 30
 // String returns the event as `perf script` prints it:
 // "%16s %5d [%03d] %12s: %*s: fields", with the time as seconds and
 // microseconds (truncated) and page= printed as the pfn, as perf does.
+// mm_page_alloc_extfrag's fragmenting= is printed as perf prints it too:
+// the value of fallback_order, where the kernel's own trace output
+// prints fallback_order < pageblock_order, 0 or 1 (Event.Fragmenting).
 // The event-name column is 30 wide, as in a recording of the page
 // allocator's events; Format chooses another width.
 //
@@ -208,7 +218,7 @@ func (e Event) Format(nameWidth int) string {
 	case EvPageAllocExtfrag:
 		return head + fmt.Sprintf("%s alloc_order=%d fallback_order=%d pageblock_order=%d alloc_migratetype=%d "+
 			"fallback_migratetype=%d fragmenting=%d change_ownership=%d", page, e.Order, e.FallbackOrder,
-			PageblockOrder, e.Migratetype, e.FallbackMigratetype, b2i(e.FallbackOrder < PageblockOrder), b2i(e.ChangeOwnership))
+			PageblockOrder, e.Migratetype, e.FallbackMigratetype, e.FallbackOrder, b2i(e.ChangeOwnership))
 	case EvKmalloc:
 		return head + fmt.Sprintf("call_site=%s ptr=%s bytes_req=%d bytes_alloc=%d gfp_flags=%s node=%d accounted=%t",
 			callSite(e.CallSite), ptr(e.Ptr), e.BytesReq, e.BytesAlloc, e.Mask, e.Node, e.Accounted)

@@ -86,8 +86,14 @@ func TestEventStringMatchesPerf(t *testing.T) {
 	// for pfn -1 and perf for a NULL %p.
 	failed := Event{Kind: EvPageAlloc, Comm: "t", PID: 1, NoPage: true, Order: 3, Mask: gfp.Kernel}
 	require.True(t, strings.HasSuffix(failed.String(), "kmem:mm_page_alloc: page=(nil) pfn=0x0 order=3 migratetype=0 gfp_flags=GFP_KERNEL"))
-	// mm_page_alloc_extfrag: the kernel's fragmenting is fallback_order < pageblock_order.
+	// mm_page_alloc_extfrag: the kernel's fragmenting is fallback_order <
+	// pageblock_order; perf prints fallback_order's value
+	// (../shared/traces/README.md).
 	ext := Event{Kind: EvPageAllocExtfrag, Comm: "t", PFN: 0x100, FallbackOrder: 4, Migratetype: mtUnmovable, FallbackMigratetype: mtMovable}
 	require.True(t, strings.HasSuffix(ext.String(), "kmem:mm_page_alloc_extfrag: page=0x100 pfn=0x100 alloc_order=0 fallback_order=4 "+
-		"pageblock_order=9 alloc_migratetype=0 fallback_migratetype=1 fragmenting=1 change_ownership=0"))
+		"pageblock_order=9 alloc_migratetype=0 fallback_migratetype=1 fragmenting=4 change_ownership=0"))
+	require.True(t, ext.Fragmenting())
+	ext.FallbackOrder = PageblockOrder
+	require.False(t, ext.Fragmenting())
+	require.Contains(t, ext.String(), " fragmenting=9 ")
 }

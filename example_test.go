@@ -35,7 +35,7 @@ func Example() {
 	}
 	// Output:
 	// Normal <nil>
-	// Node 0, zone      DMA      2      1      1      1      1      1      1      1      2      2      2
+	// Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3
 	// Node 0, zone    DMA32      0      0      0      0      0      0      0      0      0      0    752
 	// Node 0, zone   Normal      1      0      0      0      0      0      1      1      1      1   1251
 }

@@ -1119,15 +1119,20 @@ func TestProcPIDStatus(t *testing.T) {
 		tk := s.NewTask("status")
 		addr := mmapPages(t, s, tk, pages, rw, mmsim.MapPrivate)
 		writePages(t, s, tk, addr, pages, 1)
+		hogPages := meminfoKB(t, s)["MemFree"]/4 + 4000
 		hog, err := squeeze(t, s, 4000)
 		require.NoError(t, err)
 		require.False(t, s.Killed(hog))
-		st := statusKB(t, s, tk)
-		require.Positive(t, st["VmSwap"])
+		// Which task's pages kswapd swaps depends on the LRU's aging;
+		// each task's pages are in RAM or in swap, and some are swapped.
+		st, hs := statusKB(t, s, tk), statusKB(t, s, hog)
+		require.Positive(t, st["VmSwap"]+hs["VmSwap"])
 		require.Equal(t, int64(pages*4), st["RssAnon"]+st["VmSwap"])
+		require.Equal(t, hogPages*4, hs["RssAnon"]+hs["VmSwap"])
 		require.Equal(t, st["RssAnon"], st["VmRSS"])
+		require.Equal(t, hs["RssAnon"], hs["VmRSS"])
 		require.Equal(t, int64(pages*4), st["VmHWM"])
 		mi := meminfoKB(t, s)
-		require.GreaterOrEqual(t, mi["SwapTotal"]-mi["SwapFree"], st["VmSwap"])
+		require.GreaterOrEqual(t, mi["SwapTotal"]-mi["SwapFree"], st["VmSwap"]+hs["VmSwap"])
 	})
 }

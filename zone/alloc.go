@@ -164,6 +164,16 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 		for _, zc := range nc.Zones {
 			z := n.zones[zc.Type]
 			z.startPFN, z.spanned, z.present, z.managed = zc.StartPFN, zc.Spanned, zc.Present, zc.Managed
+			z.presentRuns = presentRuns(zc)
+			z.managedRuns = managedRuns(z.presentRuns, zc.Managed)
+			z.firstManaged, z.presentEnd = zc.StartPFN, zc.StartPFN
+			if len(z.presentRuns) > 0 {
+				z.presentEnd = z.presentRuns[len(z.presentRuns)-1].end
+				z.firstManaged = z.presentEnd
+			}
+			if len(z.managedRuns) > 0 {
+				z.firstManaged = z.managedRuns[0].start
+			}
 		}
 		a.nodes = append(a.nodes, n)
 	}
@@ -263,16 +273,16 @@ func (z *Zone) boot() {
 			z.free[o][mt].init()
 		}
 	}
-	end := z.startPFN + PFN(z.present)
-	z.firstManaged = end - PFN(z.managed)
 	z.mu.Lock()
-	for pfn := z.firstManaged; pfn < end; {
-		order := MaxPageOrder
-		for order > 0 && (pfn&(1<<order-1) != 0 || pfn+1<<order > end) {
-			order--
+	for _, r := range z.managedRuns {
+		for pfn := r.start; pfn < r.end; {
+			order := MaxPageOrder
+			for order > 0 && (pfn&(1<<order-1) != 0 || pfn+1<<order > r.end) {
+				order--
+			}
+			z.freeOnePage(pfn, order, z.blockMT(pfn), true)
+			pfn += 1 << order
 		}
-		z.freeOnePage(pfn, order, z.blockMT(pfn), true)
-		pfn += 1 << order
 	}
 	z.mu.Unlock()
 }

@@ -49,8 +49,13 @@ func (z *Zone) EndPFN() PFN { return z.startPFN + PFN(z.spanned) }
 //
 // Kernel: mm/compaction.c:pageblock_pfn_to_page().
 func (z *Zone) PageblockValid(pfn PFN) bool {
-	start := max(pfn&^(PageblockNrPages-1), z.startPFN)
-	return start < z.startPFN+PFN(z.present)
+	start := pfn &^ (PageblockNrPages - 1)
+	for _, r := range z.presentRuns {
+		if start < r.end && start+PageblockNrPages > r.start {
+			return true
+		}
+	}
+	return false
 }
 
 // FreeBlockOrder reports whether pfn heads a free block on the buddy lists,

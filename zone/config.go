@@ -7,11 +7,12 @@ import (
 	"github.com/mmsim/mmsim/gfp"
 )
 
-// ZoneConfig describes one zone of a node: its pfn span and sizes. Pages
-// [StartPFN, StartPFN+Present) exist and the rest of the span is a hole; of
-// the present pages, the last Managed are handed to the buddy allocator at
-// boot and the first Present-Managed stay reserved (the kernel image, the
-// memmap, firmware), as memblock leaves them.
+// ZoneConfig describes one zone of a node: its pfn span and sizes. Present
+// of the span's pages exist, and the others are holes where a PC has them
+// (presentRuns): below 1 MiB for a span that starts there, else at the
+// span's top. Of the present pages, the last Managed are handed to the
+// buddy allocator at boot and the first Present-Managed stay reserved
+// (the kernel image, the memmap, firmware), as memblock leaves them.
 //
 // Kernel: include/linux/mmzone.h:struct zone (zone_start_pfn,
 // spanned_pages, present_pages, managed_pages).
@@ -21,6 +22,52 @@ type ZoneConfig struct {
 	Spanned  int64
 	Present  int64
 	Managed  int64
+}
+
+// isaEndPFN is the first pfn above x86's legacy hole, at 1 MiB.
+//
+// Kernel: arch/x86/include/asm/e820/types.h:ISA_END_ADDRESS.
+const isaEndPFN PFN = 0x100000 >> PageShift
+
+// presentRuns returns the runs of zc's present pages, in pfn order. The
+// missing pages are placed where a PC's firmware leaves them: in a span
+// that starts below 1 MiB, just below it, from the top of the ISA hole
+// down (the EBDA below 640 KiB and the BIOS areas above, e820-reserved),
+// as far as they reach towards the span's start; any others (the PCI hole
+// below 4 GiB, the end of a node's memory) at the span's top. The
+// DefaultConfig's DMA zone (pfn 1-4095, 3998 present) so gets a PC's
+// layout: pfns 0x9f-0xff missing, the low 158 pages reserved, and
+// 0x100-0xfff managed, which boot as blocks of order 8, 9 and 10.
+//
+// Kernel: arch/x86/include/asm/e820/types.h (ISA_START_ADDRESS,
+// ISA_END_ADDRESS), arch/x86/kernel/ebda.c:reserve_bios_regions().
+func presentRuns(zc ZoneConfig) []pfnRange {
+	start, end := zc.StartPFN, zc.StartPFN+PFN(zc.Spanned)
+	hole := PFN(zc.Spanned - zc.Present)
+	var runs []pfnRange
+	if start < isaEndPFN && hole > 0 && end > isaEndPFN {
+		low := min(hole, isaEndPFN-start)
+		if start < isaEndPFN-low {
+			runs = append(runs, pfnRange{start, isaEndPFN - low})
+		}
+		start, hole = isaEndPFN, hole-low
+	}
+	if start < end-hole {
+		runs = append(runs, pfnRange{start, end - hole})
+	}
+	return runs
+}
+
+// managedRuns returns the runs of the last managed pages of present.
+func managedRuns(present []pfnRange, managed int64) []pfnRange {
+	var runs []pfnRange
+	for i := len(present) - 1; i >= 0 && managed > 0; i-- {
+		r := present[i]
+		r.start = max(r.start, r.end-PFN(managed))
+		managed -= int64(r.end - r.start)
+		runs = append([]pfnRange{r}, runs...)
+	}
+	return runs
 }
 
 // NodeConfig describes one NUMA node: its populated zones, in zone order,

@@ -65,7 +65,7 @@ func (z *Zone) checkInvariants() []error {
 					bad("order-%d %s list: pfn %#x has a broken back link", o, mt, uint64(pfn))
 				case pfn&(1<<o-1) != 0:
 					bad("order-%d block at pfn %#x is misaligned", o, uint64(pfn))
-				case !z.spans(pfn) || !z.spans(pfn+1<<o-1) || pfn < z.firstManaged:
+				case !z.managedBlock(pfn, o):
 					bad("order-%d block at pfn %#x lies outside the managed span", o, uint64(pfn))
 				case z.mm.state(off) != psFree|uint8(o):
 					bad("order-%d block at pfn %#x is on a free list but its state is %#x", o, uint64(pfn), z.mm.state(off))
@@ -141,7 +141,7 @@ func (z *Zone) checkInvariants() []error {
 	}
 
 	var allocated int64
-	end := z.startPFN + PFN(z.present)
+	end := z.presentEnd
 	for pfn := z.firstManaged; pfn < end; {
 		off := z.mm.off(pfn)
 		if z.mm.chunks[off>>MaxPageOrder] == nil && off&(maxOrderNrPages-1) != 0 {

@@ -34,7 +34,8 @@ const (
 	pudNrPages = 1 << pudShift
 )
 
-// pfnRange is the present memory [start, end) of one zone.
+// pfnRange is a run [start, end) of pfns: present or managed pages of a
+// zone.
 type pfnRange struct{ start, end PFN }
 
 // bootLevel returns the size of the boot entry that maps pfn, a pfn of r:
@@ -69,10 +70,10 @@ func (r pfnRange) bootLevel(pfn PFN) pgLevel {
 // Kernel: arch/x86/mm/pat/set_memory.c (direct_pages_count,
 // set_direct_map_invalid_noflush(), set_direct_map_default_noflush()).
 //
-// Differences: the map covers each zone's [start_pfn, start_pfn+present)
-// only, as the boot walk always has (no holes inside a zone, no reserved
-// ranges outside the zones); page attributes other than present are not
-// modelled.
+// Differences: the map covers the zones' present runs, each mapped
+// apart, and the ISA range below 1 MiB whole, as init_mem_mapping maps it
+// (no e820 ranges outside the zones); page attributes other than present
+// are not modelled.
 type DirectMap struct {
 	a *Allocator
 	// ranges are the zones' present ranges, in zone order. Invariant:
@@ -98,9 +99,10 @@ type DirectMap struct {
 	invalid map[PFN]struct{}
 }
 
-// newDirectMap maps a's present memory as the boot does.
+// newDirectMap maps a's present memory as the boot does: the ISA range
+// first, then each run of present pages.
 //
-// Kernel: arch/x86/mm/init.c:init_memory_mapping().
+// Kernel: arch/x86/mm/init.c:init_mem_mapping(), init_memory_mapping().
 func newDirectMap(a *Allocator) *DirectMap {
 	d := &DirectMap{
 		a:       a,
@@ -109,8 +111,17 @@ func newDirectMap(a *Allocator) *DirectMap {
 		invalid: map[PFN]struct{}{},
 	}
 	a.forEachZone(func(z *Zone) {
-		if z.present > 0 {
-			d.ranges = append(d.ranges, pfnRange{z.startPFN, z.startPFN + PFN(z.present)})
+		for _, r := range z.presentRuns {
+			if r.start < isaEndPFN {
+				// The ISA range is mapped whole, holes and all.
+				if len(d.ranges) == 0 || d.ranges[0].start != 0 {
+					d.ranges = append(d.ranges, pfnRange{0, isaEndPFN})
+				}
+				r.start = isaEndPFN
+			}
+			if r.start < r.end {
+				d.ranges = append(d.ranges, r)
+			}
 		}
 	})
 	d.count[pgLevel4K], d.count[pgLevel2M], d.count[pgLevel1G] = bootDirectMapCounts(d.ranges)
@@ -201,7 +212,7 @@ func (d *DirectMap) bug(site, format string, args ...any) error {
 // kernel's CPA finds no mapping it WARNs or ignores the request.
 func (d *DirectMap) SetInvalid(pfn PFN) error {
 	r, ok := d.rangeOf(pfn)
-	if !ok {
+	if z := d.a.ZoneOf(pfn); !ok || z == nil || !z.presentPage(pfn) {
 		return invalidError("set_direct_map_invalid_noflush(pfn %#x): the pfn is not in present memory", uint64(pfn))
 	}
 	d.mu.Lock()

@@ -49,12 +49,18 @@ func (z *Zone) Pageblocks() []PageblockInfo {
 		return nil
 	}
 	first := z.startPFN &^ (PageblockNrPages - 1)
-	end := z.startPFN + PFN(z.present)
+	end := z.presentEnd
 	out := make([]PageblockInfo, (end-first+PageblockNrPages-1)/PageblockNrPages)
 	for i := range out {
-		start := first + PFN(i)*PageblockNrPages
-		lo, hi := max(start, z.startPFN), min(start+PageblockNrPages, end)
-		out[i] = PageblockInfo{StartPFN: start, Present: int64(hi - lo)}
+		out[i].StartPFN = first + PFN(i)*PageblockNrPages
+	}
+	for _, r := range z.presentRuns {
+		for pfn := r.start; pfn < r.end; {
+			i := int((pfn - first) >> PageblockOrder)
+			next := min(out[i].StartPFN+PageblockNrPages, r.end)
+			out[i].Present += int64(next - pfn)
+			pfn = next
+		}
 	}
 	// addFree counts a free block of 1<<order pages at pfn, spreading
 	// one larger than a pageblock over the pageblocks it covers.

@@ -56,14 +56,16 @@ func TestPageblocksAfterBoot(t *testing.T) {
 	dma := a.nodes[0].zones[gfp.ZoneDMA]
 	got := checkPageblocks(t, dma)
 	want := []PageblockInfo{
-		{StartPFN: 0, Present: 511, Free: 512 - 159},
+		// pfn 1-0x9e and 0x100-0x1ff present (the hole below 1 MiB),
+		// the pages from 0x100 up managed and free.
+		{StartPFN: 0, Present: 0x9f - 1 + 256, Free: 256},
 		{StartPFN: 512, Present: 512, Free: 512},
 		{StartPFN: 1024, Present: 512, Free: 512},
 		{StartPFN: 1536, Present: 512, Free: 512},
 		{StartPFN: 2048, Present: 512, Free: 512},
 		{StartPFN: 2560, Present: 512, Free: 512},
 		{StartPFN: 3072, Present: 512, Free: 512},
-		{StartPFN: 3584, Present: 415, Free: 415},
+		{StartPFN: 3584, Present: 512, Free: 512},
 	}
 	for i := range want {
 		want[i].Migratetype = gfp.MigrateMovable
@@ -189,5 +191,35 @@ func BenchmarkPageblocks(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		z.Pageblocks()
+	}
+}
+
+// TestPresentRuns: a span starting below 1 MiB has its missing pages just
+// below 1 MiB (as far as they reach, the rest at the top); other spans at
+// the top; the managed pages are the top ones, across runs.
+func TestPresentRuns(t *testing.T) {
+	for _, c := range []struct {
+		zc               ZoneConfig
+		present, managed []pfnRange
+	}{
+		// The real machine's DMA zone: pfn 0x9f-0xff missing.
+		{ZoneConfig{StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3840},
+			[]pfnRange{{1, 0x9f}, {0x100, 0x1000}}, []pfnRange{{0x100, 0x1000}}},
+		// More managed than the run above 1 MiB holds.
+		{ZoneConfig{StartPFN: 1, Spanned: 4095, Present: 3998, Managed: 3900},
+			[]pfnRange{{1, 0x9f}, {0x100, 0x1000}}, []pfnRange{{0x9f - 60, 0x9f}, {0x100, 0x1000}}},
+		// A hole larger than the room below 1 MiB: the rest at the top.
+		{ZoneConfig{StartPFN: 0x80, Spanned: 0x1000 - 0x80, Present: 0x1000 - 0x80 - 0x100, Managed: 0x100},
+			[]pfnRange{{0x100, 0x1000 - 0x80}}, []pfnRange{{0x1000 - 0x180, 0x1000 - 0x80}}},
+		// Above 1 MiB: the hole at the top (DMA32's PCI hole).
+		{ZoneConfig{StartPFN: 4096, Spanned: 1044480, Present: 782336, Managed: 770048},
+			[]pfnRange{{4096, 4096 + 782336}}, []pfnRange{{4096 + 782336 - 770048, 4096 + 782336}}},
+		// No hole, nothing managed.
+		{ZoneConfig{StartPFN: 1, Spanned: 4095, Present: 4095},
+			[]pfnRange{{1, 4096}}, nil},
+	} {
+		present := presentRuns(c.zc)
+		require.Equal(t, c.present, present, "%+v", c.zc)
+		require.Equal(t, c.managed, managedRuns(present, c.zc.Managed), "%+v", c.zc)
 	}
 }

@@ -85,8 +85,7 @@ func (a *Allocator) WritePagetypeinfo(w io.Writer) error {
 				continue
 			}
 			var count [gfp.MigrateTypes]int64
-			end := z.startPFN + PFN(z.present)
-			for pfn := z.startPFN; pfn < end; pfn += PageblockNrPages {
+			for pfn := z.startPFN; pfn < z.presentEnd; pfn += PageblockNrPages {
 				count[z.blockMT(pfn)]++
 			}
 			fmt.Fprintf(bw, "Node %d, zone %8s ", n.id, z.Name())
@@ -188,11 +187,10 @@ func (a *Allocator) memmapBootPages() int64 {
 	const sectionShift = 27 - PageShift
 	sections := map[PFN]bool{}
 	a.forEachZone(func(z *Zone) {
-		if z.present == 0 {
-			return
-		}
-		for s := z.startPFN >> sectionShift; s <= (z.startPFN+PFN(z.present)-1)>>sectionShift; s++ {
-			sections[s] = true
+		for _, r := range z.presentRuns {
+			for s := r.start >> sectionShift; s <= (r.end-1)>>sectionShift; s++ {
+				sections[s] = true
+			}
 		}
 	})
 	return int64(len(sections)) * (1 << sectionShift) * 64 / PageSize

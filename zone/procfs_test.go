@@ -73,5 +73,5 @@ func TestBuddyinfoFormat(t *testing.T) {
 	}
 	require.Equal(t, zones(string(real)), zones(buf.String()))
 	require.True(t, strings.HasPrefix(buf.String(),
-		"Node 0, zone      DMA      2      1      1      1      1      1      1      1      2      2      2 \n"))
+		"Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3 \n"))
 }

@@ -55,9 +55,12 @@ type Zone struct {
 	spanned  int64 // pages in [startPFN, startPFN+spanned), holes included
 	present  int64 // pages that exist
 	managed  int64 // pages the buddy allocator manages
-	// firstManaged is the first managed pfn: pages before it (in the
-	// present range) are reserved at boot.
-	firstManaged PFN
+	// presentRuns are the runs of present pages, managedRuns the runs of
+	// managed ones (the top managed pages of the present runs: the pages
+	// below are reserved at boot), both in pfn order. firstManaged is
+	// the first managed pfn, presentEnd the end of the last present run.
+	presentRuns, managedRuns []pfnRange
+	firstManaged, presentEnd PFN
 
 	// mu is the zone lock: it protects the free areas, the memmap, the
 	// pageblock types and the highatomic counts.
@@ -191,6 +194,27 @@ func (z *Zone) wmarkPages(i int) int64 { return z.wmark[i].Load() + z.boost.Load
 // LowmemReserve returns the zone's protection against allocations whose
 // highest zone is t. Kernel: include/linux/mmzone.h:zone->lowmem_reserve[].
 func (z *Zone) LowmemReserve(t gfp.ZoneType) int64 { return z.lowmemReserve[t] }
+
+// presentPage reports whether pfn is one of the zone's present pages.
+func (z *Zone) presentPage(pfn PFN) bool {
+	for _, r := range z.presentRuns {
+		if pfn >= r.start && pfn < r.end {
+			return true
+		}
+	}
+	return false
+}
+
+// managedBlock reports whether the block of 1<<order pages at pfn lies in
+// one run of the zone's managed pages.
+func (z *Zone) managedBlock(pfn PFN, order Order) bool {
+	for _, r := range z.managedRuns {
+		if pfn >= r.start && pfn+1<<order <= r.end {
+			return true
+		}
+	}
+	return false
+}
 
 // spans reports whether pfn lies in the zone's span.
 //

@@ -104,6 +104,11 @@ func TestConfigFromProcfsRealSnapshots(t *testing.T) {
 				require.Greater(t, len(want), 40)
 				require.Equal(t, want, testutil.ZoneinfoLayout(gotZoneinfo))
 				require.Equal(t, procfsBuddyZones(t, procfsFile(t, snapshot, "buddyinfo")), procfsBuddyZones(t, gotBuddyinfo))
+				// DMA's pages are where the real machine's are (the hole
+				// below 1 MiB): its free blocks match the real ones, which
+				// nothing allocated after boot.
+				realDMA := strings.SplitN(procfsFile(t, snapshot, "buddyinfo"), "\n", 2)[0]
+				require.Equal(t, realDMA, strings.SplitN(gotBuddyinfo, "\n", 2)[0])
 			})
 		}
 	}

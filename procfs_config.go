@@ -118,7 +118,9 @@ func WithNodeCPUs(nodeCPUs map[int][]int) ProcfsOption {
 func ConfigFromProcfs(zoneinfo, meminfo io.Reader, opts ...ProcfsOption) (Config, error) {
 	var o procfsOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	if zoneinfo == nil {
 		return Config{}, fmt.Errorf("%w: zoneinfo: no reader", ErrInvalid)

@@ -270,6 +270,14 @@ func TestConfigFromProcfsBoostAndEmptySpan(t *testing.T) {
 	require.Len(t, cfg.Nodes[0].Zones, 3)
 }
 
+// TestConfigFromProcfsNilOption: a nil option is ignored, as Replay's are.
+func TestConfigFromProcfsNilOption(t *testing.T) {
+	zoneinfo := procfsFile(t, "rest_end", "zoneinfo")
+	meminfo := procfsFile(t, "rest_end", "meminfo")
+	_, err := mmsim.ConfigFromProcfs(strings.NewReader(zoneinfo), strings.NewReader(meminfo), nil)
+	require.NoError(t, err)
+}
+
 // TestConfigFromProcfsErrors feeds bad text: each error wraps ErrInvalid
 // and says what is wrong, with the line where there is one.
 func TestConfigFromProcfsErrors(t *testing.T) {

@@ -228,9 +228,10 @@ type replayer struct {
 // Events it cannot pair (a free of a block allocated before the capture
 // started) are counted and skipped; a line not of perf's shape is counted
 // and skipped; allocations that fail here are counted by mask and order.
-// Only a read error of r, or a simulated panic (the machine is dead),
-// ends a replay early. The blocks the capture left
-// allocated stay allocated.
+// Only a read error of r, a simulated panic (the machine is dead) or a
+// Close of the machine (ErrClosed, at the end of the block being
+// replayed) ends a replay early. The blocks the capture left allocated
+// stay allocated.
 //
 // Replayed: kmem:mm_page_alloc, mm_page_free and mm_page_free_batched
 // (made with AllocPages and FreePages; a batched free is freed alone);
@@ -251,6 +252,9 @@ type replayer struct {
 // mm_page_free, mm_page_free_batched, kmalloc, kfree, kmem_cache_alloc,
 // kmem_cache_free) and include/trace/events/vmalloc.h.
 func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("replay: %w", ErrClosed)
+	}
 	if r == nil {
 		return nil, fmt.Errorf("%w: replay: no trace to read", ErrInvalid)
 	}
@@ -351,7 +355,8 @@ func (rp *replayer) run(r io.Reader) error {
 		if bar != nil {
 			bar.draw(rp.rep.Events)
 		}
-		return true
+		// A machine closed under the replay ends it.
+		return !rp.s.closed.Load()
 	})
 	rp.text = nil // the block's, back in the pool
 	if rp.started {
@@ -364,6 +369,9 @@ func (rp *replayer) run(r io.Reader) error {
 	}
 	if err != nil {
 		return fmt.Errorf("replay: reading the trace: %w", err)
+	}
+	if rp.s.closed.Load() {
+		return fmt.Errorf("replay: %w", ErrClosed)
 	}
 	return nil
 }

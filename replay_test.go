@@ -139,6 +139,40 @@ func TestReplayBadInput(t *testing.T) {
 	require.True(t, errors.Is(err, boom))
 }
 
+// TestReplayClosed: a replay of a closed machine, or one closed under it,
+// ends with ErrClosed, not with allocation failures.
+func TestReplayClosed(t *testing.T) {
+	data := readTrace(t, "page_anon_mmap.perf.txt.gz")
+	s, err := mmsim.New(mmsim.DefaultConfig())
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = s.Replay(bytes.NewReader(data), mmsim.ReplayProgress(nil))
+	require.ErrorIs(t, err, mmsim.ErrClosed)
+
+	s, err = mmsim.New(mmsim.DefaultConfig())
+	require.NoError(t, err)
+	r := &closeAfter{r: bytes.NewReader(data), n: 1 << 20, close: func() { _ = s.Close() }}
+	rep, err := s.Replay(r, mmsim.ReplayProgress(nil))
+	require.ErrorIs(t, err, mmsim.ErrClosed)
+	require.Less(t, rep.Events, int64(99784)) // it stopped early
+}
+
+// closeAfter reads r and calls close once n bytes have been read.
+type closeAfter struct {
+	r     io.Reader
+	n     int
+	close func()
+}
+
+func (c *closeAfter) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if c.n -= k; c.n <= 0 && c.close != nil {
+		c.close()
+		c.close = nil
+	}
+	return k, err
+}
+
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }

@@ -166,11 +166,11 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 			z.startPFN, z.spanned, z.present, z.managed = zc.StartPFN, zc.Spanned, zc.Present, zc.Managed
 			z.presentRuns = presentRuns(zc)
 			z.managedRuns = managedRuns(z.presentRuns, zc.Managed)
-			z.firstManaged, z.presentEnd = zc.StartPFN, zc.StartPFN
-			if len(z.presentRuns) > 0 {
-				z.presentEnd = z.presentRuns[len(z.presentRuns)-1].end
-				z.firstManaged = z.presentEnd
+			z.presentEnd = zc.StartPFN
+			if n := len(z.presentRuns); n > 0 {
+				z.presentEnd = z.presentRuns[n-1].end
 			}
+			z.firstManaged = z.presentEnd
 			if len(z.managedRuns) > 0 {
 				z.firstManaged = z.managedRuns[0].start
 			}

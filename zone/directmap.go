@@ -76,8 +76,9 @@ func (r pfnRange) bootLevel(pfn PFN) pgLevel {
 // are not modelled.
 type DirectMap struct {
 	a *Allocator
-	// ranges are the zones' present ranges, in zone order. Invariant:
-	// immutable after New.
+	// ranges are the ranges the boot maps, each apart: the ISA range,
+	// then the zones' present runs, in zone order. Invariant: immutable
+	// after New.
 	ranges []pfnRange
 
 	mu sync.Mutex
@@ -110,12 +111,14 @@ func newDirectMap(a *Allocator) *DirectMap {
 		split2M: map[PFN]struct{}{},
 		invalid: map[PFN]struct{}{},
 	}
+	isaMapped := false
 	a.forEachZone(func(z *Zone) {
 		for _, r := range z.presentRuns {
 			if r.start < isaEndPFN {
 				// The ISA range is mapped whole, holes and all.
-				if len(d.ranges) == 0 || d.ranges[0].start != 0 {
+				if !isaMapped {
 					d.ranges = append(d.ranges, pfnRange{0, isaEndPFN})
+					isaMapped = true
 				}
 				r.start = isaEndPFN
 			}

@@ -196,20 +196,18 @@ func (z *Zone) wmarkPages(i int) int64 { return z.wmark[i].Load() + z.boost.Load
 func (z *Zone) LowmemReserve(t gfp.ZoneType) int64 { return z.lowmemReserve[t] }
 
 // presentPage reports whether pfn is one of the zone's present pages.
-func (z *Zone) presentPage(pfn PFN) bool {
-	for _, r := range z.presentRuns {
-		if pfn >= r.start && pfn < r.end {
-			return true
-		}
-	}
-	return false
-}
+func (z *Zone) presentPage(pfn PFN) bool { return inRun(z.presentRuns, pfn, pfn+1) }
 
 // managedBlock reports whether the block of 1<<order pages at pfn lies in
 // one run of the zone's managed pages.
 func (z *Zone) managedBlock(pfn PFN, order Order) bool {
-	for _, r := range z.managedRuns {
-		if pfn >= r.start && pfn+1<<order <= r.end {
+	return inRun(z.managedRuns, pfn, pfn+1<<order)
+}
+
+// inRun reports whether [start, end) lies wholly in one of runs.
+func inRun(runs []pfnRange, start, end PFN) bool {
+	for _, r := range runs {
+		if start >= r.start && end <= r.end {
 			return true
 		}
 	}

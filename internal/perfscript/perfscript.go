@@ -343,7 +343,7 @@ func isFrame(line []byte) bool {
 	}
 	ip := skipBlanks(line[1:])
 	n := 0
-	for n < len(ip) && n <= 16 && isHexDigit(ip[n]) {
+	for n < len(ip) && hexDigit[ip[n]] <= 0xf {
 		n++
 	}
 	return n > 0 && n <= 16 && (n == len(ip) || ip[n] == ' ')
@@ -611,8 +611,6 @@ func (ev *Event) pageFields() bool {
 }
 
 func isDigit(c byte) bool { return c-'0' <= 9 }
-
-func isHexDigit(c byte) bool { return isDigit(c) || (c|0x20)-'a' <= 'f'-'a' }
 
 // eightDigits reads the eight ASCII digits of u, the first in its low
 // byte, as one number: pairs, then quads, then the whole, each step one

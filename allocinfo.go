@@ -385,8 +385,14 @@ func (p *allocProfiler) registerLocked(site siteKey) *allocTag {
 // frame more for runtime.Callers to unwind (a few tens of ns a call, with
 // profiling on only).
 func (p *allocProfiler) saveCallerTag(t *memalloc.Task) any {
+	return p.saveTag(t, 4) // above Callers, saveTag, saveCallerTag and the System method
+}
+
+// saveTag is saveCallerTag for a method whose caller's frame is skip
+// frames up from runtime.Callers's.
+func (p *allocProfiler) saveTag(t *memalloc.Task, skip int) any {
 	var pc [1]uintptr
-	runtime.Callers(3, pc[:]) // above saveCallerTag and the System method
+	runtime.Callers(skip, pc[:])
 	return t.SaveAllocTag(p.callerTag(pc[0]))
 }
 

@@ -255,11 +255,22 @@ func (s *System) refuse(t *memalloc.Task) error {
 //
 // Kernel: mm/page_alloc.c:__alloc_pages_noprof().
 func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
+	// The common case, in one test: check's, no profiling, no latency
+	// recording, an order the buddy allocator has.
+	if t == nil || t.Owner() != &s.owner || s.closed.Load() || s.prof != nil || s.lat.Load() != nil ||
+		uint(order) > uint(zone.MaxPageOrder) {
+		return s.allocPages(t, mask, order)
+	}
+	return s.alloc.AllocPages(t, mask, order)
+}
+
+// allocPages is AllocPages past its common case.
+func (s *System) allocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
 	if err := s.check(t); err != nil {
 		return zone.Page{}, err
 	}
 	if pr := s.prof; pr != nil {
-		defer t.RestoreAllocTag(pr.saveCallerTag(t))
+		defer t.RestoreAllocTag(pr.saveTag(t, 4)) // above allocPages and AllocPages
 	}
 	if mask&gfp.NoFail != 0 && order > zone.MaxPageOrder {
 		if handled, err := s.nofailNever(t, "alloc_pages", "mm/page_alloc.c:__alloc_pages_noprof",
@@ -270,7 +281,7 @@ func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (
 	if l := s.lat.Load(); l != nil {
 		start := s.Now()
 		p, err := s.alloc.AllocPages(t, mask, order)
-		l.record(mask, s.Now()-start, 2)
+		l.record(mask, s.Now()-start, 3) // the caller of AllocPages
 		return p, err
 	}
 	return s.alloc.AllocPages(t, mask, order)
@@ -295,8 +306,8 @@ func (s *System) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []zone.Pa
 //
 // Kernel: mm/page_alloc.c:__free_pages().
 func (s *System) FreePages(t *memalloc.Task, p zone.Page, order zone.Order) error {
-	if err := s.check(t); err != nil {
-		return err
+	if t == nil || t.Owner() != &s.owner || s.closed.Load() { // check, inline
+		return s.refuse(t)
 	}
 	return s.alloc.FreePages(t, p, order)
 }

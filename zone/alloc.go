@@ -251,6 +251,11 @@ func (a *Allocator) buildZonelists() {
 					}
 				}
 			}
+			for zb := range gfp.Mask(16) {
+				if i := n.preferred[zl][zoneOfBits[zb]]; !zoneBad[zb] && i >= 0 {
+					n.fastZone[zl][zb] = list[i]
+				}
+			}
 		}
 	}
 }
@@ -450,41 +455,91 @@ func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
 // error wraps ErrBug and gfp.ErrBadZone, and nothing changes. A failure
 // returns an *AllocError wrapping ErrNoMemory.
 //
-// Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof().
+// The common case is written out here, taken whole or not at all: nothing
+// watches (no hooks, no tracing, no Explain: a.watch) and no kmem charge;
+// an order the pcp lists serve, whose preferred zone is above its high
+// watermark and not boosted, and whose pcp list has a block. That is
+// exactly what get_page_from_freelist and rmqueue_pcplist do for the first
+// zone when those hold; in every other case nothing has changed when
+// allocSlow takes the request. It is one function, as the kernel inlines
+// its fast path: every call costs on the path most requests take.
+//
+// Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof(),
+// get_page_from_freelist(), rmqueue_pcplist().
 func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
-	if t == nil {
-		return Page{}, invalidError("no task: every allocation needs its task (current)")
-	}
-	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
-		return Page{}, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
-	}
-	if order < 0 || order > MaxPageOrder {
-		if order > MaxPageOrder {
-			a.warnOnceGFP(t, mask, "__alloc_frozen_pages_noprof", "mm/page_alloc.c:__alloc_frozen_pages_noprof",
-				"order %d > MAX_PAGE_ORDER (%d)", order, MaxPageOrder)
-		}
-		if r, nested := a.explainFor(t); r != nil && !nested {
-			r.refusedOrder(mask, order)
-		}
-		return Page{}, invalidError("order %d: the buddy allocator hands out orders 0..%d", order, MaxPageOrder)
+	if t == nil || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
+		return Page{}, a.refuseRequest(t, mask, order)
 	}
 	req := mask
-	mask &= a.allowedMask
-	mask = t.GFPContext(mask)
-	// One test keeps the common case on the shortcut: nothing watches (no
-	// hooks, no tracing, no Explain: a.watch), and no kmem accounting.
-	if a.watch.Load() == 0 && (mask&gfp.Account == 0 || a.kmem.charger == nil) {
-		if pfn, ok := a.allocFast(t, mask, order); ok {
-			if mask&gfp.Zero != 0 {
-				a.clearPages(order)
-			}
-			return Page{pfn: pfn}, nil
-		}
+	mask = t.GFPContext(mask & a.allowedMask)
+	if a.watch.Load() != 0 || mask&gfp.Account != 0 && a.kmem.charger != nil ||
+		uint(order) > uint(CostlyOrder) || mask.MobilityConflict() {
+		return a.allocSlow(t, req, mask, order)
 	}
+	cpu := t.CPU()
+	node := a.cpuNode[cpu]
+	z := node.fastZone[mask.Zonelist()&1][mask&gfp.ZoneMask]
+	// The fast path's alloc flags (ALLOC_WMARK_LOW, KSWAPD, NOFRAGMENT)
+	// hold no reserve bit: 0 gives the same watermark answer.
+	if z == nil || z.flags.Load()&(zoneBelowHigh|zoneBoostedWatermark) != 0 {
+		return a.allocSlow(t, req, mask, order)
+	}
+	if hz := zoneOfBits[mask&gfp.ZoneMask]; !z.watermarkFast0(order, z.wmarkPages(WmarkHigh), hz, 0) &&
+		!z.watermarkRest(order, z.wmarkPages(WmarkHigh), hz, 0) {
+		return a.allocSlow(t, req, mask, order)
+	}
+	mt := mask.Migratetype()
+	if a.mobilityDisabled {
+		mt = mtUnmovable
+	}
+	p := &z.pcp[cpu]
+	p.mu.Lock()
+	l := &p.lists[gfp.MigratePCPTypes*int(order)+int(mt)] // order_to_pindex
+	if l.n == 0 {
+		p.mu.Unlock()
+		return a.allocSlow(t, req, mask, order)
+	}
+	p.freeCount >>= 1
+	off := p.take(l, order, true, z.node == node) // pcpTake: the preferred zone, a NUMA hit
+	if mask&gfp.Movable != 0 {
+		z.mm.setOwnerState(off, psAlloc|psMovable|uint8(order))
+		z.countMovable(z.mm.pfnAt(off), order, 1)
+	} else {
+		z.mm.setOwnerState(off, psAlloc|uint8(order))
+	}
+	p.mu.Unlock()
+	if mask&gfp.Zero != 0 {
+		a.clearPages(order)
+	}
+	return Page{pfn: z.mm.pfnAt(off)}, nil
+}
+
+// allocSlow is AllocPages past its common case: Explain's recording, or
+// allocPages. req is the caller's mask, mask the one in effect.
+func (a *Allocator) allocSlow(t *memalloc.Task, req, mask gfp.Mask, order Order) (Page, error) {
 	if r, nested := a.explainFor(t); r != nil {
 		return a.allocPagesExplained(r, nested, t, req, mask, order)
 	}
 	return a.allocPages(t, mask, order, nil)
+}
+
+// refuseRequest is AllocPages's answer to a request it cannot take: no
+// task, a CPU the machine does not have, an order out of range.
+func (a *Allocator) refuseRequest(t *memalloc.Task, mask gfp.Mask, order Order) error {
+	if t == nil {
+		return invalidError("no task: every allocation needs its task (current)")
+	}
+	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
+		return invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	}
+	if order > MaxPageOrder {
+		a.warnOnceGFP(t, mask, "__alloc_frozen_pages_noprof", "mm/page_alloc.c:__alloc_frozen_pages_noprof",
+			"order %d > MAX_PAGE_ORDER (%d)", order, MaxPageOrder)
+	}
+	if r, nested := a.explainFor(t); r != nil && !nested {
+		r.refusedOrder(mask, order)
+	}
+	return invalidError("order %d: the buddy allocator hands out orders 0..%d", order, MaxPageOrder)
 }
 
 // allocPagesExplained is AllocPages for the task Explain records: the
@@ -596,53 +651,6 @@ func (a *Allocator) clearPages(order Order) {
 	if c := a.opts.ZeroPageCost; c > 0 && a.opts.Advance != nil {
 		a.opts.Advance(c << order)
 	}
-}
-
-// allocFast is the common case of the fast path, taken whole or not at all:
-// an order the pcp lists serve, whose preferred zone is above its high
-// watermark and not boosted, and whose pcp list has a block. That is exactly
-// what get_page_from_freelist does for its first zone when those hold; in
-// every other case allocFast changes nothing and the general path runs. The
-// caller has checked that no hooks and no tracing are on.
-//
-// Kernel: mm/page_alloc.c:get_page_from_freelist(), rmqueue_pcplist().
-func (a *Allocator) allocFast(t *memalloc.Task, mask gfp.Mask, order Order) (PFN, bool) {
-	zb := mask & gfp.ZoneMask
-	if zoneBad[zb] || order > CostlyOrder || mask.MobilityConflict() {
-		return 0, false
-	}
-	node := a.cpuNode[t.CPU()]
-	zl, hz := mask.Zonelist(), zoneOfBits[zb]
-	i := node.preferred[zl][hz]
-	if i < 0 {
-		return 0, false
-	}
-	z := node.zonelists[zl][i]
-	// The fast path's alloc flags (ALLOC_WMARK_LOW, KSWAPD, NOFRAGMENT)
-	// hold no reserve bit: 0 gives the same watermark answer.
-	if z.flags.Load()&(zoneBelowHigh|zoneBoostedWatermark) != 0 ||
-		!z.watermarkFast0(order, z.wmarkPages(WmarkHigh), hz, 0) && !z.watermarkRest(order, z.wmarkPages(WmarkHigh), hz, 0) {
-		return 0, false
-	}
-	mt := mask.Migratetype()
-	if a.mobilityDisabled {
-		mt = mtUnmovable
-	}
-	owner := psAlloc | uint8(order)
-	if mask&gfp.Movable != 0 {
-		owner |= psMovable
-	}
-	p := &z.pcp[t.CPU()]
-	p.mu.Lock()
-	l := &p.lists[orderToPindex(mt, order)]
-	if l.n == 0 {
-		p.mu.Unlock()
-		return 0, false
-	}
-	p.freeCount >>= 1
-	pfn := z.pcpTake(p, l, order, owner, true, z.node == node) // the preferred zone: a NUMA hit
-	p.mu.Unlock()
-	return pfn, true
 }
 
 // mobilityConflict refuses a mask with both __GFP_MOVABLE and
@@ -828,7 +836,9 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 			return err
 		}
 	}
-	a.freePrepare(t, p, order)
+	if a.opts.Hooks != nil || a.trace.on.Load() || a.kmem.n.Load() != 0 { // freePrepare, inline
+		a.freePrepareSlow(t, p, order)
+	}
 	a.freeChecked(t, z, p, order, st)
 	return nil
 }
@@ -920,30 +930,65 @@ func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error 
 }
 
 // freeChecked returns a block checkFree accepted, whose owner state is st,
-// to the pcp or buddy lists (after freePrepare).
+// to the pcp or buddy lists (after freePrepare). A block the pcp lists take
+// goes on this CPU's list, with free_frozen_page_commit's bookkeeping written
+// out here for its common case; a list over its high mark is drained by
+// pcpFreeHigh.
 //
-// Kernel: mm/page_alloc.c:__free_frozen_pages().
+// Kernel: mm/page_alloc.c:__free_frozen_pages(), free_frozen_page_commit().
 func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, st uint8) {
 	off := z.mm.off(p.pfn)
-	if pcpAllowedOrder(order) {
-		mt := z.blockMT(p.pfn)
-		if int(mt) >= gfp.MigratePCPTypes {
-			if mt == mtIsolate {
-				z.freeOneBlock(off, p.pfn, order)
-				z.sometimes()
-				return
-			}
-			mt = mtMovable
-		}
-		pc := &z.pcp[t.CPU()]
-		pc.mu.Lock()
-		z.dropOwner(off, p.pfn, order, st, psPCP|uint8(order))
-		z.freeToPCP(t, pc, off, order, mt)
-		pc.mu.Unlock()
+	if !pcpAllowedOrder(order) {
+		z.freeOneBlock(off, p.pfn, order)
 		z.sometimes()
 		return
 	}
-	z.freeOneBlock(off, p.pfn, order)
+	mt := z.blockMT(p.pfn)
+	if int(mt) >= gfp.MigratePCPTypes {
+		if mt == mtIsolate {
+			z.freeOneBlock(off, p.pfn, order)
+			z.sometimes()
+			return
+		}
+		mt = mtMovable
+	}
+	nr := order.nrPages()
+	pc := &z.pcp[t.CPU()]
+	pc.mu.Lock()
+	z.mm.setOwnerState(off, psPCP|uint8(order)) // dropOwner, inline
+	if st&psMovable != 0 {
+		z.countMovable(p.pfn, order, -1)
+	}
+	pc.allocFactor >>= 1
+	pc.ev.pgfree += int64(nr)
+	pindex := orderToPindex(mt, order)
+	l := &pc.lists[pindex]
+	if l.n == len(l.buf) {
+		l.grow()
+	}
+	l.pushFront(off)
+	pc.count += nr
+	freeHigh := false
+	if order > 0 && order <= CostlyOrder {
+		freeHigh = pc.freeCount >= pc.batch+pc.highMin/2 && pc.flags&pcpfPrevFreeHighOrder != 0 &&
+			(pc.flags&pcpfFreeHighBatch == 0 || pc.count >= pc.batch)
+		pc.flags |= pcpfPrevFreeHighOrder
+	} else {
+		pc.flags &^= pcpfPrevFreeHighOrder
+	}
+	if pc.freeCount < pc.batch<<pcpBatchScaleMax {
+		pc.freeCount += nr
+	}
+	// nr_pcp_high's common case, inline: no reclaim running, the zone above
+	// its high watermark, room between high_min and high_max. Its only
+	// effect then is to clamp pcp->high, and raise it when the list is full.
+	if high := clampInt(pc.high, pc.highMin, pc.highMax); freeHigh || pc.highMin == pc.highMax || high == 0 ||
+		pc.count >= high || z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) != 0 {
+		z.pcpFreeHigh(t, pc, pindex, freeHigh)
+	} else {
+		pc.high = high
+	}
+	pc.mu.Unlock()
 	z.sometimes()
 }
 

@@ -161,7 +161,7 @@ func (z *Zone) IsolateFreePages(start, end PFN, want int64) (pages []Page, scann
 				}
 			}
 		}
-		if z.mm.chunks[off>>MaxPageOrder] == nil {
+		if z.mm.blocks[off>>MaxPageOrder].chunk == nil {
 			z.mm.split(off >> MaxPageOrder)
 		}
 		// Every target will hold a movable folio: compaction_alloc's
@@ -263,7 +263,7 @@ func (z *Zone) captureLocked(pfn PFN, freed Order, mt gfp.Migratetype, capc *Cap
 			}
 		}
 		z.accountFree(-(1 << c), headMT)
-		if z.mm.chunks[z.mm.off(want)>>MaxPageOrder] == nil && c < MaxPageOrder {
+		if z.mm.blocks[z.mm.off(want)>>MaxPageOrder].chunk == nil && c < MaxPageOrder {
 			z.mm.split(z.mm.off(want) >> MaxPageOrder)
 		}
 		st := psAlloc | uint8(c)

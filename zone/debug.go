@@ -144,7 +144,7 @@ func (z *Zone) checkInvariants() []error {
 	end := z.presentEnd
 	for pfn := z.firstManaged; pfn < end; {
 		off := z.mm.off(pfn)
-		if z.mm.chunks[off>>MaxPageOrder] == nil && off&(maxOrderNrPages-1) != 0 {
+		if z.mm.blocks[off>>MaxPageOrder].chunk == nil && off&(maxOrderNrPages-1) != 0 {
 			pfn = (pfn | (maxOrderNrPages - 1)) + 1 // a whole block's tail
 			continue
 		}
@@ -173,7 +173,7 @@ func (z *Zone) checkInvariants() []error {
 		off := z.mm.off(pfn)
 		st := z.mm.ownerState(off)
 		if st&psKindMask != psAlloc {
-			if z.mm.chunks[off>>MaxPageOrder] == nil && off&(maxOrderNrPages-1) != 0 {
+			if z.mm.blocks[off>>MaxPageOrder].chunk == nil && off&(maxOrderNrPages-1) != 0 {
 				pfn = (pfn | (maxOrderNrPages - 1)) + 1
 			} else {
 				pfn++
@@ -193,8 +193,8 @@ func (z *Zone) checkInvariants() []error {
 			bad("pageblock %d: movable count %d, %d movable pages allocated", i, got, movable[i])
 		}
 	}
-	for i, c := range z.mm.chunks {
-		if c == nil && z.mm.blocks[i].state&psKindMask == psFree && Order(z.mm.blocks[i].state&psOrderMask) != MaxPageOrder {
+	for i := range z.mm.blocks {
+		if z.mm.blocks[i].chunk == nil && z.mm.blocks[i].state&psKindMask == psFree && Order(z.mm.blocks[i].state&psOrderMask) != MaxPageOrder {
 			bad("block %d is whole but its state says order %d", i, z.mm.blocks[i].state&psOrderMask)
 		}
 	}

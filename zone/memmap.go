@@ -54,6 +54,9 @@ type chunk struct {
 
 // block is what a MAX_ORDER block always has.
 type block struct {
+	// chunk is the block's per-page storage while it is split; nil while
+	// it is whole.
+	chunk *chunk
 	// state is the block's buddy state while it is whole (no chunk):
 	// psFree with order MaxPageOrder, or psNone.
 	state uint8
@@ -70,10 +73,8 @@ type memmap struct {
 	// MAX_ORDER block. Invariant: immutable.
 	base PFN
 	// blocks has one entry per MAX_ORDER block of the zone's span.
+	// Invariant: blocks[i].chunk != nil exactly when block i is not whole.
 	blocks []block
-	// chunks holds the per-page storage of split blocks; nil for whole ones.
-	// Invariant: chunks[i] != nil exactly when block i is not whole.
-	chunks []*chunk
 	// pool holds chunks of blocks that merged whole again, for reuse.
 	pool []*chunk
 }
@@ -84,7 +85,6 @@ func newMemmap(start PFN, spanned int64) memmap {
 	return memmap{
 		base:   base,
 		blocks: make([]block, n),
-		chunks: make([]*chunk, n),
 	}
 }
 
@@ -96,12 +96,12 @@ func (m *memmap) pfnAt(off int32) PFN { return m.base + PFN(off) }
 
 // state returns the state byte of the page at offset off.
 func (m *memmap) state(off int32) uint8 {
-	i := off >> MaxPageOrder
-	if c := m.chunks[i]; c != nil {
+	b := &m.blocks[off>>MaxPageOrder]
+	if c := b.chunk; c != nil {
 		return c.state[off&(maxOrderNrPages-1)]
 	}
 	if off&(maxOrderNrPages-1) == 0 {
-		return m.blocks[i].state
+		return b.state
 	}
 	return psNone
 }
@@ -111,7 +111,7 @@ func (m *memmap) state(off int32) uint8 {
 // Preconditions: the zone lock is held.
 func (m *memmap) setState(off int32, s uint8) {
 	i := off >> MaxPageOrder
-	c := m.chunks[i]
+	c := m.blocks[i].chunk
 	if c == nil {
 		if off&(maxOrderNrPages-1) == 0 && (s == psNone || Order(s&psOrderMask) == MaxPageOrder) {
 			m.blocks[i].state = s
@@ -125,15 +125,16 @@ func (m *memmap) setState(off int32, s uint8) {
 // ownerState returns the owner state byte of the page at offset off, or
 // psNone for a page outside the span.
 func (m *memmap) ownerState(off int32) uint8 {
-	if off < 0 || int(off>>MaxPageOrder) >= len(m.blocks) {
+	i := uint(off) >> MaxPageOrder // a negative off is out of range too
+	if i >= uint(len(m.blocks)) {
 		return psNone
 	}
-	i := off >> MaxPageOrder
-	if c := m.chunks[i]; c != nil {
+	b := &m.blocks[i]
+	if c := b.chunk; c != nil {
 		return c.owner[off&(maxOrderNrPages-1)]
 	}
 	if off&(maxOrderNrPages-1) == 0 {
-		return m.blocks[i].owner
+		return b.owner
 	}
 	return psNone
 }
@@ -143,12 +144,12 @@ func (m *memmap) ownerState(off int32) uint8 {
 // chunk (it has one unless s is an order-MaxPageOrder state or psNone on
 // the head).
 func (m *memmap) setOwnerState(off int32, s uint8) {
-	i := off >> MaxPageOrder
-	if c := m.chunks[i]; c != nil {
+	b := &m.blocks[off>>MaxPageOrder]
+	if c := b.chunk; c != nil {
 		c.owner[off&(maxOrderNrPages-1)] = s
 		return
 	}
-	m.blocks[i].owner = s
+	b.owner = s
 }
 
 // split gives block i a chunk, carrying its whole-block state over.
@@ -159,24 +160,24 @@ func (m *memmap) split(i int32) *chunk {
 	} else {
 		c = new(chunk)
 	}
-	c.state[0] = m.blocks[i].state
-	c.owner[0] = m.blocks[i].owner
-	m.blocks[i].state, m.blocks[i].owner = psNone, psNone
-	m.chunks[i] = c
+	b := &m.blocks[i]
+	c.state[0], c.owner[0] = b.state, b.owner
+	b.state, b.owner = psNone, psNone
+	b.chunk = c
 	return c
 }
 
 // rejoin drops the chunk of block i, which is whole again with state s.
 // Preconditions: every page of the block but the head has state psNone.
 func (m *memmap) rejoin(i int32, s uint8) {
-	c := m.chunks[i]
+	b := &m.blocks[i]
+	c := b.chunk
+	b.state = s
 	if c == nil {
-		m.blocks[i].state = s
 		return
 	}
 	c.state[0], c.owner[0] = psNone, psNone
-	m.chunks[i] = nil
-	m.blocks[i].state = s
+	b.chunk = nil
 	m.pool = append(m.pool, c)
 }
 
@@ -187,7 +188,7 @@ func (m *memmap) linkOf(off int32, order Order) *link {
 	if order == MaxPageOrder {
 		return &m.blocks[i].link
 	}
-	return &m.chunks[i].link[off&(maxOrderNrPages-1)]
+	return &m.blocks[i].chunk.link[off&(maxOrderNrPages-1)]
 }
 
 // freeList is one free list of a free area: the free blocks of one order and

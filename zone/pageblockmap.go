@@ -83,7 +83,7 @@ func (z *Zone) Pageblocks() []PageblockInfo {
 	m := &z.mm
 	for b := m.off(first) >> MaxPageOrder; b <= m.off(end-1)>>MaxPageOrder; b++ {
 		base := m.pfnAt(b << MaxPageOrder)
-		c := m.chunks[b]
+		c := m.blocks[b].chunk
 		if c == nil {
 			if s := m.blocks[b].state; s&psKindMask == psFree {
 				addFree(base, Order(s&psOrderMask))

@@ -79,10 +79,10 @@ func (d *deque) grow() {
 	d.buf, d.head, d.m = buf, 0, size-1
 }
 
+// pushFront adds v at the front. Preconditions: the ring has room
+// (d.n < len(d.buf)): the caller grows it first, which keeps pushFront
+// small enough to inline on the free path.
 func (d *deque) pushFront(v int32) {
-	if d.n == len(d.buf) {
-		d.grow()
-	}
 	d.head = (d.head + d.m) & d.m // head - 1, modulo the ring
 	d.buf[d.head] = v
 	d.n++
@@ -315,54 +315,39 @@ func (z *Zone) rmqueuePCPList(t *memalloc.Task, order Order, mt gfp.Migratetype,
 //
 // Kernel: mm/page_alloc.c:__rmqueue_pcplist(), rmqueue_pcplist().
 func (z *Zone) pcpTake(p *pcpLists, l *deque, order Order, owner uint8, hit, local bool) PFN {
-	off := l.popFront()
+	off := p.take(l, order, hit, local)
 	z.mm.setOwnerState(off, owner)
 	if owner&psMovable != 0 {
 		z.countMovable(z.mm.pfnAt(off), order, 1)
 	}
-	p.count -= 1 << order
-	p.ev.pgalloc += 1 << order
+	return z.mm.pfnAt(off)
+}
+
+// take is pcpTake's list work and counting, small enough to inline in the
+// allocation fast path; it returns the block's memmap offset.
+func (p *pcpLists) take(l *deque, order Order, hit, local bool) int32 {
+	off := l.popFront()
+	nr := order.nrPages()
+	p.count -= nr
+	p.ev.pgalloc += int64(nr)
 	if hit {
 		p.ev.numaHit++
 	}
 	if local {
 		p.ev.numaLocal++
 	}
-	return z.mm.pfnAt(off)
+	return off
 }
 
-// freeToPCP puts a freed block on this CPU's pcp list, and drains the list to
-// the buddy lists when it is over its high mark.
+// pcpFreeHigh is the rest of free_frozen_page_commit, for a free that
+// freeChecked's common case does not cover: nr_pcp_high's tuning of
+// pcp->high, and the drain of a list over it.
+//
+// Preconditions: p.mu is held; the freed block is on list pindex.
 //
 // Kernel: mm/page_alloc.c:free_frozen_page_commit().
-func (z *Zone) freeToPCP(t *memalloc.Task, p *pcpLists, off int32, order Order, mt gfp.Migratetype) {
-	p.allocFactor >>= 1
-	p.ev.pgfree += 1 << order
-	pindex := orderToPindex(mt, order)
-	p.lists[pindex].pushFront(off)
-	p.count += 1 << order
-
+func (z *Zone) pcpFreeHigh(t *memalloc.Task, p *pcpLists, pindex int, freeHigh bool) {
 	batch := p.batch
-	freeHigh := false
-	if order > 0 && order <= CostlyOrder {
-		freeHigh = p.freeCount >= batch+p.highMin/2 && p.flags&pcpfPrevFreeHighOrder != 0 &&
-			(p.flags&pcpfFreeHighBatch == 0 || p.count >= batch)
-		p.flags |= pcpfPrevFreeHighOrder
-	} else if p.flags&pcpfPrevFreeHighOrder != 0 {
-		p.flags &^= pcpfPrevFreeHighOrder
-	}
-	if p.freeCount < batch<<pcpBatchScaleMax {
-		p.freeCount += 1 << order
-	}
-	// nr_pcp_high's common case, inline: no reclaim running, the zone above
-	// its high watermark, room between high_min and high_max. Its only
-	// effect then is to clamp pcp->high, and raise it when the list is full.
-	if !freeHigh && p.highMin != p.highMax && z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) == 0 {
-		if high := clampInt(p.high, p.highMin, p.highMax); high != 0 && p.count < high {
-			p.high = high
-			return
-		}
-	}
 	high := z.nrPCPHigh(p, batch, freeHigh)
 	if p.count < high {
 		return

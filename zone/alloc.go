@@ -252,6 +252,7 @@ func (a *Allocator) buildZonelists() {
 				}
 			}
 			for zb := range gfp.Mask(16) {
+				n.fastZone[zl][zb] = nil
 				if i := n.preferred[zl][zoneOfBits[zb]]; !zoneBad[zb] && i >= 0 {
 					n.fastZone[zl][zb] = list[i]
 				}

@@ -93,3 +93,44 @@ func TestInvariantsUnderMixedChurn(t *testing.T) {
 	require.NoError(t, a.CheckInvariants())
 	require.Equal(t, int64(60000), a.nodes[0].zones[gfp.ZoneDMA32].FreePages())
 }
+
+// TestFastZone checks the fast path's preferred-zone table against
+// gfp_zone and first_zones_zonelist worked out from the zonelists, for
+// every zone-modifier combination and both zonelists, on a machine with a
+// DMA zone and on two nodes (the second without DMA32); then allocates
+// through it from the node without DMA32.
+//
+// Reference: include/linux/gfp.h:gfp_zone(), include/linux/mmzone.h:first_zones_zonelist().
+func TestFastZone(t *testing.T) {
+	for _, cfg := range []Config{smallMachine(), twoNodes()} {
+		a, err := New(cfg, Options{})
+		require.NoError(t, err)
+		for _, n := range a.nodes {
+			for zl := range 2 {
+				for zb := range gfp.Mask(16) {
+					var want *Zone // nil for a combination gfp_zone refuses
+					if hz, err := zb.Zone(); err == nil {
+						for _, z := range n.zonelists[zl] {
+							if z.typ <= hz {
+								want = z
+								break
+							}
+						}
+					}
+					require.Same(t, want, n.fastZone[zl][zb], "node %d zonelist %d zone bits %#x", n.id, zl, uint32(zb))
+				}
+			}
+		}
+	}
+	a, err := New(twoNodes(), Options{})
+	require.NoError(t, err)
+	task := memalloc.NewTaskWith("cpu1", memalloc.WithCPU(1))
+	p, err := a.AllocPages(task, gfp.Kernel|gfp.DMA32, 0)
+	require.NoError(t, err)
+	z := a.ZoneOf(p.PFN())
+	require.Equal(t, gfp.ZoneDMA32, z.typ, "GFP_DMA32 from node 1 falls back to node 0's DMA32")
+	require.Equal(t, 0, z.node.id)
+	_, err = a.AllocPages(task, gfp.Kernel|gfp.DMA32|gfp.ThisNode|gfp.NoWarn, 0)
+	require.ErrorIs(t, err, ErrNoMemory, "__GFP_THISNODE: node 1 has no zone at or below DMA32")
+	require.NoError(t, a.FreePages(task, p, 0))
+}

@@ -229,10 +229,16 @@ func (s *System) slabMightAlloc(t *memalloc.Task, mask gfp.Mask) {
 
 // check refuses a task this System did not create, and calls after Close.
 func (s *System) check(t *memalloc.Task) error {
-	if t != nil && t.Owner() == &s.owner && !s.closed.Load() {
+	if s.usable(t) {
 		return nil
 	}
 	return s.refuse(t)
+}
+
+// usable is check's test, small enough to inline where check's call
+// would cost (AllocPages, FreePages).
+func (s *System) usable(t *memalloc.Task) bool {
+	return t != nil && t.Owner() == &s.owner && !s.closed.Load()
 }
 
 // refuse says why check refused t.
@@ -257,8 +263,7 @@ func (s *System) refuse(t *memalloc.Task) error {
 func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
 	// The common case, in one test: check's, no profiling, no latency
 	// recording, an order the buddy allocator has.
-	if t == nil || t.Owner() != &s.owner || s.closed.Load() || s.prof != nil || s.lat.Load() != nil ||
-		uint(order) > uint(zone.MaxPageOrder) {
+	if !s.usable(t) || s.prof != nil || s.lat.Load() != nil || uint(order) > uint(zone.MaxPageOrder) {
 		return s.allocPages(t, mask, order)
 	}
 	return s.alloc.AllocPages(t, mask, order)
@@ -306,7 +311,7 @@ func (s *System) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []zone.Pa
 //
 // Kernel: mm/page_alloc.c:__free_pages().
 func (s *System) FreePages(t *memalloc.Task, p zone.Page, order zone.Order) error {
-	if t == nil || t.Owner() != &s.owner || s.closed.Load() { // check, inline
+	if !s.usable(t) {
 		return s.refuse(t)
 	}
 	return s.alloc.FreePages(t, p, order)

@@ -495,7 +495,7 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	p := &z.pcp[cpu]
 	p.mu.Lock()
-	l := &p.lists[gfp.MigratePCPTypes*int(order)+int(mt)] // order_to_pindex
+	l := &p.lists[orderToPindex(mt, order)]
 	if l.n == 0 {
 		p.mu.Unlock()
 		return a.allocSlow(t, req, mask, order)

@@ -19,7 +19,8 @@ type Order int
 // nrPages returns 1<<o, the pages of a block of order o (0..MaxPageOrder).
 // The mask proves the shift in range, so the hot paths pay no check for it.
 //
-// Kernel: include/linux/mm.h:folio_nr_pages() (1 << order).
+// Kernel: 1 << order, as mm/page_alloc.c counts a block's pages
+// (free_frozen_page_commit: pcp->count += 1 << order).
 func (o Order) nrPages() int { return 1 << (uint(o) & 63) }
 
 // PageShift is log2 of the page size: 4 KiB pages, as on x86_64.

@@ -1,6 +1,9 @@
 package memalloc
 
-import "github.com/mmsim/mmsim/gfp"
+import (
+	"github.com/mmsim/mmsim/gfp"
+	"github.com/mmsim/mmsim/internal/invariants"
+)
 
 // scopeFlags are the PF flags that change the gfp context in 7.2, and
 // revertedFlags the two that changed it from v6.9 (likely) to v6.12-rc3.
@@ -29,6 +32,19 @@ const (
 // Kernel: include/linux/sched/mm.h:current_gfp_context() (7.2; v6.9–v6.11 for
 // the reverted flags, commit eab0af905bfc, reverted by 9a8da05d7ad6).
 func (t *Task) GFPContext(m gfp.Mask) gfp.Mask {
+	// No scope is the common case, and the kernel's inline function costs
+	// one test then: so does this one, with the rest out of line.
+	if t.flags.Load()&uint32(scopeFlags|revertedFlags) == 0 && !invariants.Enabled {
+		return m
+	}
+	return t.gfpContextScoped(m)
+}
+
+// gfpContextScoped is GFPContext past its common case. It stays a call
+// (noinline), so that GFPContext itself inlines into the allocator's entry.
+//
+//go:noinline
+func (t *Task) gfpContextScoped(m gfp.Mask) gfp.Mask {
 	t.enter()
 	m = gfpContext(t.Flags(), m)
 	t.exit()

@@ -110,6 +110,7 @@ type latency struct {
 // Call it before the calls to measure.
 func (s *System) EnableLatency(callSites bool) {
 	s.lat.Store(&latency{callSites: callSites, byKey: map[string]*Histogram{}})
+	s.setEntry()
 }
 
 // Latency returns a copy of the latency histograms by key, and the keys in

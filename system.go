@@ -51,6 +51,11 @@ const (
 // method is safe for concurrent use by many goroutines, each with its own
 // Task.
 type System struct {
+	// entry is how AllocPages and FreePages reach the page allocator
+	// (setEntry). Never nil after New. First: at offset 0 its load costs
+	// the inliner less, and AllocPages inlines with nothing to spare.
+	entry atomic.Pointer[pageEntryRef]
+
 	cfg   Config
 	alloc *zone.Allocator
 
@@ -108,6 +113,7 @@ func New(cfg Config) (*System, error) {
 	s := &System{cfg: cfg}
 	s.nextPID.Store(firstPID)
 	a, err := zone.New(cfg.zoneConfig(), zone.Options{
+		Owner:        &s.owner,
 		Report:       s.report,
 		Now:          s.Now,
 		Sleep:        func(d int64) { s.clock.Sleep(d, nil) },
@@ -171,14 +177,54 @@ func New(cfg Config) (*System, error) {
 		s.daemons = new(errgroup.Group)
 		s.clock.Start(ctx, s.daemons)
 	}
+	s.setEntry()
 	return s, nil
 }
+
+// pageEntry is what AllocPages and FreePages call: the page allocator
+// itself while the System adds nothing to those calls, or the System's
+// wrapper (systemEntry) once it does.
+type pageEntry interface {
+	AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error)
+	FreePages(t *memalloc.Task, p zone.Page, order zone.Order) error
+}
+
+// pageEntryRef holds a pageEntry for an atomic.Pointer.
+type pageEntryRef struct{ pageEntry }
+
+// setEntry points AllocPages and FreePages at the page allocator itself
+// when the System has nothing to do around them, and at systemEntry when
+// it has: a closed System refuses every call, allocation profiling tags
+// them, latency recording times them, and a Nofail policy other than the
+// kernel's answers a __GFP_NOFAIL order above MAX_PAGE_ORDER. The direct
+// entry checks the task itself (zone.Options.Owner). Each of those states,
+// once entered, is never left, so a call that sets one sets the wrapper
+// for good.
+//
+// This is a Go matter, not a kernel one: the two methods then inline into
+// their callers as one indirect call each, where a frame of tests first
+// cost the order-0 pair about 35 of its 440 instructions (BENCHMARKS.md).
+func (s *System) setEntry() {
+	if s.closed.Load() || s.prof != nil || s.lat.Load() != nil || s.cfg.Nofail.Policy != NofailKernel {
+		s.entry.Store(&pageEntryRef{(*systemEntry)(s)})
+		return
+	}
+	s.entry.Store(&pageEntryRef{s.alloc})
+}
+
+// systemEntry is the System's wrapper around the page allocator's
+// AllocPages and FreePages (setEntry).
+type systemEntry System
 
 // Close stops every goroutine the System started: in the asynchronous mode
 // (Config.Async) the daemons' goroutines, which it waits for; the
 // deterministic mode starts none. Calls after Close fail with ErrClosed.
 func (s *System) Close() error {
-	if s.closed.Swap(true) || s.stop == nil {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.setEntry()
+	if s.stop == nil {
 		return nil
 	}
 	s.stop()
@@ -229,16 +275,10 @@ func (s *System) slabMightAlloc(t *memalloc.Task, mask gfp.Mask) {
 
 // check refuses a task this System did not create, and calls after Close.
 func (s *System) check(t *memalloc.Task) error {
-	if s.usable(t) {
+	if t != nil && t.Owner() == &s.owner && !s.closed.Load() {
 		return nil
 	}
 	return s.refuse(t)
-}
-
-// usable is check's test, small enough to inline where check's call
-// would cost (AllocPages, FreePages).
-func (s *System) usable(t *memalloc.Task) bool {
-	return t != nil && t.Owner() == &s.owner && !s.closed.Load()
 }
 
 // refuse says why check refused t.
@@ -260,22 +300,21 @@ func (s *System) refuse(t *memalloc.Task) error {
 // a bad zone combination wraps ErrBug.
 //
 // Kernel: mm/page_alloc.c:__alloc_pages_noprof().
-func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
-	// The common case, in one test: check's, no profiling, no latency
-	// recording, an order the buddy allocator has.
-	if !s.usable(t) || s.prof != nil || s.lat.Load() != nil || uint(order) > uint(zone.MaxPageOrder) {
-		return s.allocPages(t, mask, order)
-	}
-	return s.alloc.AllocPages(t, mask, order)
+func (s *System) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (p zone.Page, err error) {
+	// Named results: "return f()" would cost the inliner 88 of its 80.
+	p, err = s.entry.Load().AllocPages(t, mask, order)
+	return
 }
 
-// allocPages is AllocPages past its common case.
-func (s *System) allocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
+// AllocPages is System.AllocPages when the System has something to do
+// around the page allocator's (setEntry).
+func (e *systemEntry) AllocPages(t *memalloc.Task, mask gfp.Mask, order zone.Order) (zone.Page, error) {
+	s := (*System)(e)
 	if err := s.check(t); err != nil {
 		return zone.Page{}, err
 	}
 	if pr := s.prof; pr != nil {
-		defer t.RestoreAllocTag(pr.saveTag(t, 4)) // above allocPages and AllocPages
+		defer t.RestoreAllocTag(pr.saveTag(t, 4)) // above this method and System.AllocPages
 	}
 	if mask&gfp.NoFail != 0 && order > zone.MaxPageOrder {
 		if handled, err := s.nofailNever(t, "alloc_pages", "mm/page_alloc.c:__alloc_pages_noprof",
@@ -311,8 +350,15 @@ func (s *System) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []zone.Pa
 //
 // Kernel: mm/page_alloc.c:__free_pages().
 func (s *System) FreePages(t *memalloc.Task, p zone.Page, order zone.Order) error {
-	if !s.usable(t) {
-		return s.refuse(t)
+	return s.entry.Load().FreePages(t, p, order)
+}
+
+// FreePages is System.FreePages when the System has something to do
+// around the page allocator's (setEntry).
+func (e *systemEntry) FreePages(t *memalloc.Task, p zone.Page, order zone.Order) error {
+	s := (*System)(e)
+	if err := s.check(t); err != nil {
+		return err
 	}
 	return s.alloc.FreePages(t, p, order)
 }

@@ -196,6 +196,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"a nil task", func() error { _, err := s.AllocPages(nil, gfp.Kernel, 0); return err }, mmsim.ErrInvalid},
 		{"a task of another System", func() error { _, err := s.AllocPages(other.NewTask("x"), gfp.Kernel, 0); return err }, mmsim.ErrInvalid},
 		{"a task made outside any System", func() error { _, err := s.AllocPages(memalloc.NewTask("x"), gfp.Kernel, 0); return err }, mmsim.ErrInvalid},
+		{"a free by a nil task", func() error { return s.FreePages(nil, p, 2) }, mmsim.ErrInvalid},
+		{"a free by a task of another System", func() error { return s.FreePages(other.NewTask("x"), p, 2) }, mmsim.ErrInvalid},
+		{"a free by a task made outside any System", func() error { return s.FreePages(memalloc.NewTask("x"), p, 2) }, mmsim.ErrInvalid},
 		{"free with the wrong order", func() error { return s.FreePages(tk, p, 1) }, mmsim.ErrBug},
 		{"free of a tail page", func() error { return s.FreePages(tk, zone.PageOf(p.PFN()+1), 0) }, mmsim.ErrBug},
 		{"free of a pfn never handed out", func() error { return s.FreePages(tk, zone.PageOf(p.PFN()+64), 0) }, mmsim.ErrBug},
@@ -351,4 +354,25 @@ func TestTaskOnMissingCPU(t *testing.T) {
 	}
 	tk.SetCPU(0)
 	require.NoError(t, s.FreePages(tk, p, 0))
+}
+
+// TestCallsAfterClose checks that Close turns AllocPages and FreePages
+// away in the deterministic mode too (no daemons to stop), whichever entry
+// they took before, and that the refused free leaves the page allocated.
+func TestCallsAfterClose(t *testing.T) {
+	s, err := mmsim.New(smallConfig(16384))
+	require.NoError(t, err)
+	tk := s.NewTask("caller")
+	p, err := s.AllocPages(tk, gfp.Kernel, 0)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = s.AllocPages(tk, gfp.Kernel, 0)
+	require.ErrorIs(t, err, mmsim.ErrClosed)
+	require.ErrorIs(t, s.FreePages(tk, p, 0), mmsim.ErrClosed)
+	require.ErrorIs(t, s.FreePages(nil, p, 0), mmsim.ErrClosed, "after Close, Close is the reason")
+	require.NoError(t, s.Close(), "a second Close is a no-op")
+	require.NoError(t, s.CheckInvariants())
+	var buf bytes.Buffer
+	require.NoError(t, s.WriteVmstat(&buf))
+	require.Contains(t, buf.String(), "\npgfree 0\n", "the refused free freed nothing")
 }

@@ -37,7 +37,7 @@ type reapEntry struct {
 
 func newReaper(k *Killer) *Reaper {
 	return &Reaper{k: k, task: memalloc.NewTaskWith("oom_reaper",
-		memalloc.WithFlags(memalloc.PFKthread), memalloc.WithPID(30))}
+		memalloc.WithFlags(memalloc.PFKthread), memalloc.WithPID(30), memalloc.WithOwner(k.alloc.Owner()))}
 }
 
 func (r *Reaper) queue(p *mm.Proc, due int64) {

@@ -41,7 +41,7 @@ type Kcompactd struct {
 func newKcompactd(c *Compactor, n *zone.Node) *Kcompactd {
 	name := "kcompactd" + itoa(n.ID())
 	t := memalloc.NewTaskWith(name, memalloc.WithFlags(memalloc.PFKthread|memalloc.PFKcompactd),
-		memalloc.WithPID(100+n.ID()), memalloc.WithCPU(firstCPU(c.alloc, n)))
+		memalloc.WithPID(100+n.ID()), memalloc.WithCPU(firstCPU(c.alloc, n)), memalloc.WithOwner(c.alloc.Owner()))
 	k := &Kcompactd{c: c, node: n, task: t, highest: gfp.ZoneType(gfp.MaxNrZones - 1),
 		waiting: true, timeout: kcompactdTimeout}
 	k.next = k.timeoutAt(0)

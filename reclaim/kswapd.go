@@ -45,7 +45,7 @@ type Kswapd struct {
 func newKswapd(r *Reclaimer, n *zone.Node) *Kswapd {
 	name := "kswapd" + itoa(n.ID())
 	t := memalloc.NewTaskWith(name, memalloc.WithFlags(memalloc.PFKthread|memalloc.PFKswapd|memalloc.PFMemalloc),
-		memalloc.WithPID(2+n.ID()), memalloc.WithCPU(firstCPU(r.alloc, n)))
+		memalloc.WithPID(2+n.ID()), memalloc.WithCPU(firstCPU(r.alloc, n)), memalloc.WithOwner(r.alloc.Owner()))
 	return &Kswapd{r: r, node: n, task: t, next: sim.Never, hz: gfp.ZoneType(gfp.MaxNrZones - 1)}
 }
 

@@ -106,6 +106,11 @@ type FSReclaimHooks interface {
 // Options plugs the layers above zone into the allocator. Every field may
 // be nil.
 type Options struct {
+	// Owner is the identity of the tasks this allocator serves, those
+	// created with memalloc.WithOwner(Owner): AllocPages, FreePages,
+	// AllocPagesBulk, FreePagesBatched and Explain refuse any other task
+	// with ErrInvalid. Nil serves the tasks created without an owner.
+	Owner *memalloc.Owner
 	Hooks Hooks
 	// SlowPath provides reclaim, compaction and the OOM killer.
 	SlowPath SlowPath
@@ -443,6 +448,11 @@ func (a *Allocator) Zonelist(t *memalloc.Task, mask gfp.Mask) []*Zone {
 	return a.cpuNode[cpu].zonelists[mask.Zonelist()]
 }
 
+// Owner returns Options.Owner, the identity a task needs for this
+// allocator to serve it: the layers above give it to the kernel threads
+// they create (memalloc.WithOwner).
+func (a *Allocator) Owner() *memalloc.Owner { return a.opts.Owner }
+
 // NrCPUs returns the number of simulated CPUs.
 func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
 
@@ -468,7 +478,7 @@ func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
 // Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof(),
 // get_page_from_freelist(), rmqueue_pcplist().
 func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
-	if t == nil || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
+	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
 		return Page{}, a.refuseRequest(t, mask, order)
 	}
 	req := mask
@@ -525,13 +535,11 @@ func (a *Allocator) allocSlow(t *memalloc.Task, req, mask gfp.Mask, order Order)
 }
 
 // refuseRequest is AllocPages's answer to a request it cannot take: no
-// task, a CPU the machine does not have, an order out of range.
+// task, another machine's task, a CPU the machine does not have, an order
+// out of range.
 func (a *Allocator) refuseRequest(t *memalloc.Task, mask gfp.Mask, order Order) error {
-	if t == nil {
-		return invalidError("no task: every allocation needs its task (current)")
-	}
-	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
-		return invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	if err := a.taskError(t, "allocation"); err != nil {
+		return err
 	}
 	if order > MaxPageOrder {
 		a.warnOnceGFP(t, mask, "__alloc_frozen_pages_noprof", "mm/page_alloc.c:__alloc_frozen_pages_noprof",
@@ -541,6 +549,21 @@ func (a *Allocator) refuseRequest(t *memalloc.Task, mask gfp.Mask, order Order) 
 		r.refusedOrder(mask, order)
 	}
 	return invalidError("order %d: the buddy allocator hands out orders 0..%d", order, MaxPageOrder)
+}
+
+// taskError says why t cannot make an allocation or a free (what), or
+// returns nil: no task, a task another machine created, a CPU this machine
+// does not have.
+func (a *Allocator) taskError(t *memalloc.Task, what string) error {
+	switch {
+	case t == nil:
+		return invalidError("no task: every %s needs its task (current)", what)
+	case t.Owner() != a.opts.Owner:
+		return invalidError("task %s belongs to another machine: it was not created for this one", t)
+	case t.CPU() < 0 || t.CPU() >= len(a.cpuNode):
+		return invalidError("task %s runs on CPU %d, which this machine does not have", t, t.CPU())
+	}
+	return nil
 }
 
 // allocPagesExplained is AllocPages for the task Explain records: the
@@ -819,6 +842,10 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 // the same moment race on it in the caller's program, as they would in the
 // kernel (the race detector reports it).
 //
+// The common case, an order-0 page that goes on a list with room, is
+// written out here in one function, as AllocPages writes out its own;
+// everything else is freeChecked's, the commit FreePagesBatched shares.
+//
 // Kernel: mm/page_alloc.c:__free_pages(), __free_frozen_pages(),
 // __free_pages_ok().
 func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
@@ -826,7 +853,7 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	// this order. Anything else goes to checkFree, for its error.
 	var z *Zone
 	var st uint8
-	if t != nil && uint(order) <= uint(MaxPageOrder) {
+	if t != nil && t.Owner() == a.opts.Owner && uint(order) <= uint(MaxPageOrder) {
 		if z = a.ZoneOf(p.pfn); z != nil && uint(t.CPU()) < uint(len(z.pcp)) {
 			st = z.mm.ownerState(z.mm.off(p.pfn))
 		}
@@ -837,8 +864,39 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 			return err
 		}
 	}
-	if a.opts.Hooks != nil || a.trace.on.Load() || a.kmem.n.Load() != 0 { // freePrepare, inline
+	if a.watch.Load()&(watchHooks|watchTrace) != 0 || a.kmem.n.Load() != 0 { // freePrepare, inline
 		a.freePrepareSlow(t, p, order)
+	}
+	// free_frozen_page_commit's common case, written out as AllocPages
+	// writes out rmqueue_pcplist's: an order-0 page of a pcp
+	// migratetype, to a list that stays below pcp->high (within its
+	// bounds, which nr_pcp_high would clamp it to) while no reclaim runs
+	// and the zone is above its high watermark. nr_pcp_high then changes
+	// nothing and nothing is drained. Anything else is freeChecked's.
+	off := z.mm.off(p.pfn)
+	if mt := z.blockMT(p.pfn); order == 0 && int(mt) < gfp.MigratePCPTypes {
+		pc := &z.pcp[t.CPU()]
+		pc.mu.Lock()
+		if high := pc.high; pc.count+1 < high && high <= pc.highMax && high >= pc.highMin &&
+			z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) == 0 {
+			z.mm.setOwnerState(off, psPCP)
+			if st&psMovable != 0 {
+				z.countMovable(p.pfn, 0, -1)
+			}
+			l := &pc.lists[mt] // order_to_pindex(mt, 0)
+			if l.n == len(l.buf) {
+				l.grow()
+			}
+			pc.put(l, off, 1)
+			pc.flags &^= pcpfPrevFreeHighOrder
+			if pc.freeCount < pc.batch<<pcpBatchScaleMax {
+				pc.freeCount++
+			}
+			pc.mu.Unlock()
+			z.sometimes()
+			return nil
+		}
+		pc.mu.Unlock()
 	}
 	a.freeChecked(t, z, p, order, st)
 	return nil
@@ -849,8 +907,8 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 //
 // Kernel: mm/page_alloc.c:free_pages_prepare().
 func (a *Allocator) freePrepare(t *memalloc.Task, p Page, order Order) {
-	// Three loads, inline on the fast path (a.trace is never nil).
-	if a.opts.Hooks != nil || a.trace.on.Load() || a.kmem.n.Load() != 0 {
+	// Two loads, inline on the fast path.
+	if a.watch.Load()&(watchHooks|watchTrace) != 0 || a.kmem.n.Load() != 0 {
 		a.freePrepareSlow(t, p, order)
 	}
 }
@@ -891,11 +949,8 @@ const checkEvery = 4096
 
 // checkFree validates a free and returns the block's zone and owner state.
 func (a *Allocator) checkFree(t *memalloc.Task, p Page, order Order) (*Zone, uint8, error) {
-	if t == nil {
-		return nil, 0, invalidError("no task: every free needs its task (current)")
-	}
-	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
-		return nil, 0, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	if err := a.taskError(t, "free"); err != nil {
+		return nil, 0, err
 	}
 	if order < 0 || order > MaxPageOrder {
 		return nil, 0, a.freeBug(t, "__free_pages(pfn %#x, order %d): order out of range 0..%d", uint64(p.pfn), order, MaxPageOrder)
@@ -933,8 +988,8 @@ func (a *Allocator) freeBug(t *memalloc.Task, format string, args ...any) error 
 // freeChecked returns a block checkFree accepted, whose owner state is st,
 // to the pcp or buddy lists (after freePrepare). A block the pcp lists take
 // goes on this CPU's list, with free_frozen_page_commit's bookkeeping written
-// out here for its common case; a list over its high mark is drained by
-// pcpFreeHigh.
+// out here for the case nr_pcp_high leaves alone; the rest of it, and the
+// drain of a list over its high mark, is pcpFreeHigh's.
 //
 // Kernel: mm/page_alloc.c:__free_frozen_pages(), free_frozen_page_commit().
 func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, st uint8) {
@@ -960,15 +1015,12 @@ func (a *Allocator) freeChecked(t *memalloc.Task, z *Zone, p Page, order Order, 
 	if st&psMovable != 0 {
 		z.countMovable(p.pfn, order, -1)
 	}
-	pc.allocFactor >>= 1
-	pc.ev.pgfree += int64(nr)
 	pindex := orderToPindex(mt, order)
 	l := &pc.lists[pindex]
 	if l.n == len(l.buf) {
 		l.grow()
 	}
-	l.pushFront(off)
-	pc.count += nr
+	pc.put(l, off, nr)
 	freeHigh := false
 	if order > 0 && order <= CostlyOrder {
 		freeHigh = pc.freeCount >= pc.batch+pc.highMin/2 && pc.flags&pcpfPrevFreeHighOrder != 0 &&

@@ -1,6 +1,9 @@
 package zone
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -133,4 +136,198 @@ func TestFastZone(t *testing.T) {
 	_, err = a.AllocPages(task, gfp.Kernel|gfp.DMA32|gfp.ThisNode|gfp.NoWarn, 0)
 	require.ErrorIs(t, err, ErrNoMemory, "__GFP_THISNODE: node 1 has no zone at or below DMA32")
 	require.NoError(t, a.FreePages(task, p, 0))
+}
+
+// TestOwner checks Options.Owner: every entry that takes a task refuses one
+// created for another owner, or for none, with ErrInvalid and changes
+// nothing; the owner's own tasks are served.
+func TestOwner(t *testing.T) {
+	var mine, theirs memalloc.Owner
+	a, err := New(smallMachine(), Options{Owner: &mine})
+	require.NoError(t, err)
+	require.Same(t, &mine, a.Owner())
+	tk := memalloc.NewTaskWith("mine", memalloc.WithOwner(&mine))
+	p, err := a.AllocPages(tk, gfp.Kernel, 0)
+	require.NoError(t, err)
+	free := a.nodes[0].zones[gfp.ZoneDMA32].FreePages()
+	for _, stranger := range []*memalloc.Task{
+		memalloc.NewTaskWith("theirs", memalloc.WithOwner(&theirs)),
+		memalloc.NewTask("nobody's"),
+	} {
+		_, err := a.AllocPages(stranger, gfp.Kernel, 0)
+		require.ErrorIs(t, err, ErrInvalid)
+		require.ErrorContains(t, err, "belongs to another machine")
+		require.ErrorIs(t, a.FreePages(stranger, p, 0), ErrInvalid)
+		_, err = a.AllocPagesBulk(stranger, gfp.Kernel, make([]Page, 4))
+		require.ErrorIs(t, err, ErrInvalid)
+		require.ErrorIs(t, a.FreePagesBatched(stranger, []Page{p}), ErrInvalid)
+		_, err = a.Explain(stranger, gfp.Kernel, 0, ExplainOptions{})
+		require.ErrorIs(t, err, ErrInvalid)
+	}
+	require.Equal(t, free, a.nodes[0].zones[gfp.ZoneDMA32].FreePages(), "the refusals changed nothing")
+	require.NoError(t, a.FreePages(tk, p, 0))
+	require.NoError(t, a.CheckInvariants())
+}
+
+// TestFreeFastPath checks FreePages's written-out common case against
+// freeChecked, the general commit it shortcuts. Two identical machines run
+// the same random allocations and frees; one frees through FreePages, the
+// other through checkFree, freePrepare and freeChecked. After every step
+// their pcp lists and zones must agree field for field. The steps drive
+// every condition of the shortcut: lists filling to pcp->high and draining,
+// pcp->high pushed outside its bounds (as a new
+// percpu_pagelist_high_fraction leaves it until nr_pcp_high clamps it),
+// ZONE_BELOW_HIGH and ZONE_RECLAIM_ACTIVE, order 1-3 frees in between
+// (PCPF_PREV_FREE_HIGH_ORDER, free_high), movable pages, highatomic and
+// isolated pageblocks, and free_count at its cap.
+//
+// Reference: mm/page_alloc.c:free_frozen_page_commit(), nr_pcp_high().
+func TestFreeFastPath(t *testing.T) {
+	boot := func() *Allocator {
+		a, err := New(smallMachine(), Options{})
+		require.NoError(t, err)
+		return a
+	}
+	fast, general := boot(), boot()
+	type blk struct {
+		p     Page
+		order Order
+		cpu   int
+	}
+	tasks := func(a *Allocator) []*memalloc.Task {
+		return []*memalloc.Task{
+			memalloc.NewTaskWith("cpu0", memalloc.WithCPU(0)),
+			memalloc.NewTaskWith("cpu1", memalloc.WithCPU(1)),
+		}
+	}
+	ft, gt := tasks(fast), tasks(general)
+	masks := []gfp.Mask{gfp.Kernel, gfp.HighUserMovable, gfp.Kernel | gfp.Reclaimable, gfp.User | gfp.Movable}
+	rng := rand.New(rand.NewPCG(7, 7))
+	var held []blk
+	both := func(f func(a *Allocator, z *Zone)) {
+		f(fast, fast.nodes[0].zones[gfp.ZoneDMA32])
+		f(general, general.nodes[0].zones[gfp.ZoneDMA32])
+	}
+	freeBoth := func(cpu int, p Page, order Order) {
+		require.NoError(t, fast.FreePages(ft[cpu], p, order))
+		z, st, err := general.checkFree(gt[cpu], p, order)
+		require.NoError(t, err)
+		general.freePrepare(gt[cpu], p, order)
+		general.freeChecked(gt[cpu], z, p, order, st)
+	}
+	for step := range 60000 {
+		switch r := rng.IntN(1000); {
+		case r < 3: // pcp->high outside [high_min, high_max], both ways
+			cpu, up := rng.IntN(2), rng.IntN(2) == 0
+			both(func(_ *Allocator, z *Zone) {
+				pc := &z.pcp[cpu]
+				if up {
+					pc.high = pc.highMax + 7
+				} else {
+					pc.high = pc.highMin - 1
+				}
+			})
+		case r < 6: // reclaim starts or stops, the zone crosses its high watermark
+			bit := [2]uint32{zoneReclaimActive, zoneBelowHigh}[rng.IntN(2)]
+			on := rng.IntN(2) == 0
+			both(func(_ *Allocator, z *Zone) {
+				if on {
+					z.flags.Or(bit)
+				} else {
+					z.flags.And(^bit)
+				}
+			})
+		case r < 8: // a pageblock changes type under allocated pages
+			if len(held) == 0 {
+				continue
+			}
+			pfn, claim, to := held[rng.IntN(len(held))].p.PFN(), rng.IntN(2) == 0, gfp.Migratetype(rng.IntN(gfp.MigratePCPTypes))
+			both(func(_ *Allocator, z *Zone) {
+				z.mu.Lock()
+				defer z.mu.Unlock()
+				// No unreserve: giving a reserve back can leave two
+				// free order-9 buddies unmerged, as the kernel can,
+				// which CheckInvariants does not allow.
+				if old := z.blockMT(pfn); !claim {
+					z.reserveHighatomicLocked(pfn, 0)
+				} else if int(old) < gfp.MigratePCPTypes {
+					z.moveFreepagesBlockType(pfn, old, to) // steal_suitable_fallback's claim
+				}
+			})
+		case r < 10: // a burst of frees on one CPU, to fill its lists to pcp->high
+			cpu, mask := rng.IntN(2), masks[rng.IntN(len(masks))]
+			var burst []Page
+			for range 200 + rng.IntN(1000) {
+				pf, errF := fast.AllocPages(ft[cpu], mask, 0)
+				pg, errG := general.AllocPages(gt[cpu], mask, 0)
+				require.Equal(t, errF == nil, errG == nil, "step %d", step)
+				require.Equal(t, pf, pg, "step %d", step)
+				if errF == nil {
+					burst = append(burst, pf)
+				}
+			}
+			for _, p := range burst {
+				freeBoth(cpu, p, 0)
+			}
+			require.Equal(t, pcpState(fast), pcpState(general), "step %d", step)
+		case r < 500 || len(held) == 0:
+			order := Order(0)
+			if rng.IntN(10) == 0 {
+				order = Order(1 + rng.IntN(3))
+			}
+			mask, cpu := masks[rng.IntN(len(masks))], rng.IntN(2)
+			pf, errF := fast.AllocPages(ft[cpu], mask, order)
+			pg, errG := general.AllocPages(gt[cpu], mask, order)
+			require.Equal(t, errF == nil, errG == nil, "step %d", step)
+			require.Equal(t, pf, pg, "step %d", step)
+			if errF == nil {
+				held = append(held, blk{pf, order, cpu})
+			}
+		default:
+			i := rng.IntN(len(held))
+			b := held[i]
+			held[i] = held[len(held)-1]
+			held = held[:len(held)-1]
+			freeBoth(rng.IntN(2), b.p, b.order) // not always on the allocating CPU
+		}
+		if step%64 == 0 || step < 2000 {
+			require.Equal(t, pcpState(fast), pcpState(general), "step %d", step)
+		}
+	}
+	require.Equal(t, pcpState(fast), pcpState(general))
+	require.NoError(t, fast.CheckInvariants())
+	require.NoError(t, general.CheckInvariants())
+}
+
+// pcpState prints every pcp list's state and contents, every zone's flags
+// and pageblock movable counts, and the zone files, for TestFreeFastPath.
+func pcpState(a *Allocator) string {
+	var b strings.Builder
+	a.forEachZone(func(z *Zone) {
+		fmt.Fprintf(&b, "zone %s flags %#x\n", z.typ, z.flags.Load())
+		for i := range z.movable {
+			fmt.Fprintf(&b, "%d ", z.movable[i].Load())
+		}
+		b.WriteByte('\n')
+		for cpu := range z.pcp {
+			pc := &z.pcp[cpu]
+			pc.mu.Lock()
+			fmt.Fprintf(&b, "cpu %d count %d high %d [%d,%d] batch %d allocFactor %d freeCount %d flags %#x ev %+v\n",
+				cpu, pc.count, pc.high, pc.highMin, pc.highMax, pc.batch, pc.allocFactor, pc.freeCount, pc.flags, pc.ev)
+			for i := range pc.lists {
+				l := &pc.lists[i]
+				fmt.Fprintf(&b, " %d:", i)
+				for j := 0; j < l.n; j++ {
+					fmt.Fprintf(&b, " %d", l.buf[(l.head+j)&l.m])
+				}
+				b.WriteByte('\n')
+			}
+			pc.mu.Unlock()
+		}
+	})
+	_ = a.WriteBuddyinfo(&b)
+	_ = a.WritePagetypeinfo(&b)
+	_ = a.WriteZoneinfo(&b)
+	_ = a.WriteVmstat(&b)
+	return b.String()
 }

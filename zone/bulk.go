@@ -18,11 +18,8 @@ import (
 //
 // Kernel: mm/page_alloc.c:alloc_pages_bulk_noprof().
 func (a *Allocator) AllocPagesBulk(t *memalloc.Task, mask gfp.Mask, pages []Page) (int, error) {
-	if t == nil {
-		return 0, invalidError("no task: every allocation needs its task (current)")
-	}
-	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
-		return 0, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	if err := a.taskError(t, "allocation"); err != nil {
+		return 0, err
 	}
 	populated := 0
 	for populated < len(pages) && pages[populated] != (Page{}) {

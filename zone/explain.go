@@ -450,11 +450,8 @@ type ExplainOptions struct {
 //
 // Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof() (what it records).
 func (a *Allocator) Explain(t *memalloc.Task, mask gfp.Mask, order Order, opts ExplainOptions) (*Explanation, error) {
-	if t == nil {
-		return nil, invalidError("no task: every allocation needs its task (current)")
-	}
-	if cpu := t.CPU(); cpu < 0 || cpu >= len(a.cpuNode) {
-		return nil, invalidError("task %s runs on CPU %d, which this machine does not have", t, cpu)
+	if err := a.taskError(t, "allocation"); err != nil {
+		return nil, err
 	}
 	a.explainMu.Lock()
 	defer a.explainMu.Unlock()

@@ -70,6 +70,10 @@ type deque struct {
 	head, n, m int     // first element, length, len(buf)-1
 }
 
+// grow doubles the ring (to 16 at first). It is rare: it stays out of
+// line on the free paths that test for it.
+//
+//go:noinline
 func (d *deque) grow() {
 	size := max(16, 2*len(d.buf))
 	buf := make([]int32, size)
@@ -337,6 +341,16 @@ func (p *pcpLists) take(l *deque, order Order, hit, local bool) int32 {
 		p.ev.numaLocal++
 	}
 	return off
+}
+
+// put is free_frozen_page_commit's list work and counting for a block at
+// memmap offset off of nr pages, small enough to inline in the free fast
+// path. Preconditions: l has room (the caller grows it first).
+func (p *pcpLists) put(l *deque, off int32, nr int) {
+	p.allocFactor >>= 1
+	p.ev.pgfree += int64(nr)
+	l.pushFront(off)
+	p.count += nr
 }
 
 // pcpFreeHigh is the rest of free_frozen_page_commit, for a free that

@@ -327,7 +327,7 @@ func (m *Model) SetSecretConfig(c SecretConfig) error {
 	if n := s.users.Load(); n > 0 {
 		return fmt.Errorf("secretmem: %d secretmem files exist: the policy is set before any: %w", n, EBUSY)
 	}
-	t := memalloc.NewTask("swapper/0")
+	t := memalloc.NewTaskWith("swapper/0", memalloc.WithOwner(m.alloc.Owner()))
 	var pool secretPool
 	if c.PoolPages > 0 {
 		var err error
@@ -877,7 +877,7 @@ func (m *Model) secretMunmap(file *File, length int64) {
 	}
 	st.reserved.Add(-n)
 	s.unaccount(n, st)
-	t := memalloc.NewTask("secretmem")
+	t := memalloc.NewTaskWith("secretmem", memalloc.WithOwner(m.alloc.Owner()))
 	for _, pg := range drop {
 		_ = m.freeSecretPage(t, pg) // a failure is a BUG the allocator reported
 	}

@@ -853,16 +853,20 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	// this order. Anything else goes to checkFree, for its error.
 	var z *Zone
 	var st uint8
+	var slot *uint8 // st's byte in the memmap
 	if t != nil && t.Owner() == a.opts.Owner && uint(order) <= uint(MaxPageOrder) {
 		if z = a.ZoneOf(p.pfn); z != nil && uint(t.CPU()) < uint(len(z.pcp)) {
-			st = z.mm.ownerState(z.mm.off(p.pfn))
+			if slot = z.mm.ownerSlot(z.mm.off(p.pfn)); slot != nil {
+				st = *slot
+			}
 		}
 	}
-	if z == nil || st&^psMovable != psAlloc|uint8(order) {
+	if slot == nil || st&^psMovable != psAlloc|uint8(order) {
 		var err error
 		if z, st, err = a.checkFree(t, p, order); err != nil {
 			return err
 		}
+		slot = z.mm.ownerSlot(z.mm.off(p.pfn))
 	}
 	if a.watch.Load()&(watchHooks|watchTrace) != 0 || a.kmem.n.Load() != 0 { // freePrepare, inline
 		a.freePrepareSlow(t, p, order)
@@ -879,7 +883,7 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 		pc.mu.Lock()
 		if high := pc.high; pc.count+1 < high && high <= pc.highMax && high >= pc.highMin &&
 			z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) == 0 {
-			z.mm.setOwnerState(off, psPCP)
+			*slot = psPCP // setOwnerState, through the slot read above
 			if st&psMovable != 0 {
 				z.countMovable(p.pfn, 0, -1)
 			}

@@ -139,6 +139,26 @@ func (m *memmap) ownerState(off int32) uint8 {
 	return psNone
 }
 
+// ownerSlot returns where the owner state byte of the page at offset off
+// is kept, or nil where ownerState answers psNone without one (outside
+// the span, a page of a whole block but its head). The slot stays valid
+// while the page is allocated: a block with an allocated page keeps its
+// chunk. FreePages reads and writes the byte through one lookup.
+func (m *memmap) ownerSlot(off int32) *uint8 {
+	i := uint(off) >> MaxPageOrder // a negative off is out of range too
+	if i >= uint(len(m.blocks)) {
+		return nil
+	}
+	b := &m.blocks[i]
+	if c := b.chunk; c != nil {
+		return &c.owner[off&(maxOrderNrPages-1)]
+	}
+	if off&(maxOrderNrPages-1) == 0 {
+		return &b.owner
+	}
+	return nil
+}
+
 // setOwnerState sets the owner state byte of the page at offset off.
 // Preconditions: the caller owns the page; a block that is whole needs a
 // chunk (it has one unless s is an order-MaxPageOrder state or psNone on

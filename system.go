@@ -203,7 +203,7 @@ type pageEntryRef struct{ pageEntry }
 //
 // This is a Go matter, not a kernel one: the two methods then inline into
 // their callers as one indirect call each, where a frame of tests first
-// cost the order-0 pair about 35 of its 440 instructions (BENCHMARKS.md).
+// cost the order-0 pair about 35 of its 480 instructions (BENCHMARKS.md).
 func (s *System) setEntry() {
 	if s.closed.Load() || s.prof != nil || s.lat.Load() != nil || s.cfg.Nofail.Policy != NofailKernel {
 		s.entry.Store(&pageEntryRef{(*systemEntry)(s)})
@@ -289,7 +289,9 @@ func (s *System) refuse(t *memalloc.Task) error {
 	case t == nil:
 		return fmt.Errorf("%w: no task: every call that may allocate needs its task (current)", ErrInvalid)
 	}
-	return fmt.Errorf("%w: task %s was not created by this System (use System.NewTask)", ErrInvalid, t)
+	// The words of zone's own refusal (zone.Options.Owner), which
+	// AllocPages and FreePages give when they go straight to it.
+	return fmt.Errorf("%w: task %s belongs to another machine: it was not created by this one's NewTask", ErrInvalid, t)
 }
 
 // AllocPages allocates a block of 1<<order pages for t with mask:

@@ -376,3 +376,28 @@ func TestCallsAfterClose(t *testing.T) {
 	require.NoError(t, s.WriteVmstat(&buf))
 	require.Contains(t, buf.String(), "\npgfree 0\n", "the refused free freed nothing")
 }
+
+// TestForeignTaskEitherEntry checks that a task another System created is
+// refused in the same words whichever way AllocPages and FreePages reach
+// the page allocator: straight (a plain machine) or through the System's
+// wrapper (here, with latency recording on).
+func TestForeignTaskEitherEntry(t *testing.T) {
+	s := newSystem(t, smallConfig(16384))
+	other := newSystem(t, smallConfig(16384))
+	stranger := other.NewTask("stranger")
+	p, err := s.AllocPages(s.NewTask("owner"), gfp.Kernel, 0)
+	require.NoError(t, err)
+	refusals := func() (string, string) {
+		_, errA := s.AllocPages(stranger, gfp.Kernel, 0)
+		errF := s.FreePages(stranger, p, 0)
+		require.ErrorIs(t, errA, mmsim.ErrInvalid)
+		require.ErrorIs(t, errF, mmsim.ErrInvalid)
+		return errA.Error(), errF.Error()
+	}
+	directA, directF := refusals()
+	s.EnableLatency(false)
+	wrappedA, wrappedF := refusals()
+	require.Equal(t, directA, wrappedA)
+	require.Equal(t, directF, wrappedF)
+	require.Contains(t, directA, "task stranger")
+}

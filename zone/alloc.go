@@ -559,7 +559,7 @@ func (a *Allocator) taskError(t *memalloc.Task, what string) error {
 	case t == nil:
 		return invalidError("no task: every %s needs its task (current)", what)
 	case t.Owner() != a.opts.Owner:
-		return invalidError("task %s belongs to another machine: it was not created for this one", t)
+		return invalidError("task %s belongs to another machine: it was not created by this one's NewTask", t)
 	case t.CPU() < 0 || t.CPU() >= len(a.cpuNode):
 		return invalidError("task %s runs on CPU %d, which this machine does not have", t, t.CPU())
 	}

@@ -161,6 +161,7 @@ func TestOwner(t *testing.T) {
 		_, err = a.AllocPagesBulk(stranger, gfp.Kernel, make([]Page, 4))
 		require.ErrorIs(t, err, ErrInvalid)
 		require.ErrorIs(t, a.FreePagesBatched(stranger, []Page{p}), ErrInvalid)
+		require.ErrorIs(t, a.FreePagesBatched(stranger, nil), ErrInvalid, "an empty batch too")
 		_, err = a.Explain(stranger, gfp.Kernel, 0, ExplainOptions{})
 		require.ErrorIs(t, err, ErrInvalid)
 	}

@@ -136,6 +136,9 @@ func (a *Allocator) bulkFallback(t *memalloc.Task, mask gfp.Mask, pages []Page, 
 //
 // Kernel: mm/page_alloc.c:free_unref_folios().
 func (a *Allocator) FreePagesBatched(t *memalloc.Task, pages []Page) error {
+	if err := a.taskError(t, "free"); err != nil { // an empty batch too
+		return err
+	}
 	zones := make([]*Zone, len(pages))
 	states := make([]uint8, len(pages))
 	seen := make(map[PFN]bool, len(pages))

@@ -193,21 +193,20 @@ func TestFreeFastPath(t *testing.T) {
 	type blk struct {
 		p     Page
 		order Order
-		cpu   int
 	}
-	tasks := func(a *Allocator) []*memalloc.Task {
+	tasks := func() []*memalloc.Task {
 		return []*memalloc.Task{
 			memalloc.NewTaskWith("cpu0", memalloc.WithCPU(0)),
 			memalloc.NewTaskWith("cpu1", memalloc.WithCPU(1)),
 		}
 	}
-	ft, gt := tasks(fast), tasks(general)
+	ft, gt := tasks(), tasks()
 	masks := []gfp.Mask{gfp.Kernel, gfp.HighUserMovable, gfp.Kernel | gfp.Reclaimable, gfp.User | gfp.Movable}
 	rng := rand.New(rand.NewPCG(7, 7))
 	var held []blk
-	both := func(f func(a *Allocator, z *Zone)) {
-		f(fast, fast.nodes[0].zones[gfp.ZoneDMA32])
-		f(general, general.nodes[0].zones[gfp.ZoneDMA32])
+	both := func(f func(z *Zone)) {
+		f(fast.nodes[0].zones[gfp.ZoneDMA32])
+		f(general.nodes[0].zones[gfp.ZoneDMA32])
 	}
 	freeBoth := func(cpu int, p Page, order Order) {
 		require.NoError(t, fast.FreePages(ft[cpu], p, order))
@@ -220,7 +219,7 @@ func TestFreeFastPath(t *testing.T) {
 		switch r := rng.IntN(1000); {
 		case r < 3: // pcp->high outside [high_min, high_max], both ways
 			cpu, up := rng.IntN(2), rng.IntN(2) == 0
-			both(func(_ *Allocator, z *Zone) {
+			both(func(z *Zone) {
 				pc := &z.pcp[cpu]
 				if up {
 					pc.high = pc.highMax + 7
@@ -231,7 +230,7 @@ func TestFreeFastPath(t *testing.T) {
 		case r < 6: // reclaim starts or stops, the zone crosses its high watermark
 			bit := [2]uint32{zoneReclaimActive, zoneBelowHigh}[rng.IntN(2)]
 			on := rng.IntN(2) == 0
-			both(func(_ *Allocator, z *Zone) {
+			both(func(z *Zone) {
 				if on {
 					z.flags.Or(bit)
 				} else {
@@ -243,7 +242,7 @@ func TestFreeFastPath(t *testing.T) {
 				continue
 			}
 			pfn, claim, to := held[rng.IntN(len(held))].p.PFN(), rng.IntN(2) == 0, gfp.Migratetype(rng.IntN(gfp.MigratePCPTypes))
-			both(func(_ *Allocator, z *Zone) {
+			both(func(z *Zone) {
 				z.mu.Lock()
 				defer z.mu.Unlock()
 				// No unreserve: giving a reserve back can leave two
@@ -282,7 +281,7 @@ func TestFreeFastPath(t *testing.T) {
 			require.Equal(t, errF == nil, errG == nil, "step %d", step)
 			require.Equal(t, pf, pg, "step %d", step)
 			if errF == nil {
-				held = append(held, blk{pf, order, cpu})
+				held = append(held, blk{pf, order})
 			}
 		default:
 			i := rng.IntN(len(held))

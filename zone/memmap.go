@@ -122,23 +122,6 @@ func (m *memmap) setState(off int32, s uint8) {
 	c.state[off&(maxOrderNrPages-1)] = s
 }
 
-// ownerState returns the owner state byte of the page at offset off, or
-// psNone for a page outside the span.
-func (m *memmap) ownerState(off int32) uint8 {
-	i := uint(off) >> MaxPageOrder // a negative off is out of range too
-	if i >= uint(len(m.blocks)) {
-		return psNone
-	}
-	b := &m.blocks[i]
-	if c := b.chunk; c != nil {
-		return c.owner[off&(maxOrderNrPages-1)]
-	}
-	if off&(maxOrderNrPages-1) == 0 {
-		return b.owner
-	}
-	return psNone
-}
-
 // ownerSlot returns where the owner state byte of the page at offset off
 // is kept, or nil where ownerState answers psNone without one (outside
 // the span, a page of a whole block but its head). The slot stays valid
@@ -157,6 +140,15 @@ func (m *memmap) ownerSlot(off int32) *uint8 {
 		return &b.owner
 	}
 	return nil
+}
+
+// ownerState returns the owner state byte of the page at offset off, or
+// psNone for a page outside the span.
+func (m *memmap) ownerState(off int32) uint8 {
+	if s := m.ownerSlot(off); s != nil {
+		return *s
+	}
+	return psNone
 }
 
 // setOwnerState sets the owner state byte of the page at offset off.

@@ -117,10 +117,8 @@ const (
 //
 // Kernel: include/linux/gfp.h:gfp_zonelist().
 func (m Mask) Zonelist() Zonelist {
-	if m&ThisNode != 0 {
-		return ZonelistNoFallback
-	}
-	return ZonelistFallback
+	// ZONELIST_NOFALLBACK is 1: the bit itself, without a branch.
+	return Zonelist(m & ThisNode >> bitThisNode)
 }
 
 // Zone returns the highest zone the mask may allocate from: gfp_zone(). The

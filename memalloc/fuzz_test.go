@@ -45,6 +45,9 @@ func FuzzGFPContext(f *testing.F) {
 
 		what := memalloc.NewTaskWith("what-if", memalloc.WithFlags(flags))
 		got = what.GFPContext(m)
+		if !what.InGFPScope() && got != m {
+			t.Fatalf("flags %s: InGFPScope is false, yet GFPContext(%s) is %s", flags, m, got)
+		}
 		if added := got &^ m; added&^gfp.NoWarn != 0 {
 			t.Fatalf("flags %s add %s to %s", flags, added, m)
 		}

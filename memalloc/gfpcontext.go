@@ -40,6 +40,17 @@ func (t *Task) GFPContext(m gfp.Mask) gfp.Mask {
 	return t.gfpContextScoped(m)
 }
 
+// InGFPScope reports whether the task is inside a scope that GFPContext
+// applies (or has a reverted flag set). When it is false, GFPContext returns
+// every mask unchanged: callers that take another path for a scoped task
+// test it instead of calling GFPContext, and so never call out.
+//
+// Kernel: include/linux/sched/mm.h:current_gfp_context() (its unlikely()
+// test of the scope flags).
+func (t *Task) InGFPScope() bool {
+	return t.flags.Load()&uint32(scopeFlags|revertedFlags) != 0
+}
+
 // gfpContextScoped is GFPContext past its common case. It stays a call
 // (noinline), so that GFPContext itself inlines into the allocator's entry.
 //

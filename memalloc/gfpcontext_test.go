@@ -74,3 +74,22 @@ func TestGFPContext(t *testing.T) {
 		require.Equal(t, "__GFP_IO|__GFP_FS|__GFP_KSWAPD_RECLAIM|__GFP_NOFAIL", m.String())
 	})
 }
+
+// TestInGFPScope checks the allocator's shortcut test: true inside every
+// scope GFPContext applies, false outside them and for the PF flags that
+// are no gfp transform.
+//
+// Reference: include/linux/sched/mm.h:current_gfp_context().
+func TestInGFPScope(t *testing.T) {
+	tk := memalloc.NewTask("t")
+	require.False(t, tk.InGFPScope(), "a new task")
+	for _, f := range []memalloc.Flags{noFS, noIO, pin, memalloc.PFMemallocNoReclaim, memalloc.PFMemallocNoWarn} {
+		cookie := tk.SaveFlags(f)
+		require.True(t, tk.InGFPScope(), "inside %s", f)
+		tk.Restore(cookie)
+		require.False(t, tk.InGFPScope(), "after %s is restored", f)
+	}
+	for _, f := range []memalloc.Flags{memalloc.PFMemalloc, memalloc.PFKswapd | memalloc.PFMemalloc, memalloc.PFExiting} {
+		require.False(t, memalloc.NewTaskWith("t", memalloc.WithFlags(f)).InGFPScope(), "%s", f)
+	}
+}

@@ -24,6 +24,10 @@ type Allocator struct {
 	sysctl  Sysctl
 	nodes   []*Node
 	cpuNode []*Node // the node of each simulated CPU
+	// routes is the fast path's table of where a request goes, per CPU,
+	// zonelist and zone-modifier bits (gfp & GFP_ZONEMASK). Invariant:
+	// immutable after boot; one entry per CPU, as cpuNode.
+	routes [][32]pcpRoute
 	// kmem is memcg kmem accounting of __GFP_ACCOUNT blocks (kmem.go).
 	kmem kmemState
 
@@ -188,11 +192,15 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 	for _, n := range a.nodes {
 		for _, z := range n.zones {
 			z.pcp = make([]pcpLists, cfg.NrCPUs)
+			for cpu := range z.pcp {
+				z.pcp[cpu].local = a.cpuNode[cpu] == n
+			}
 			if z.populated() {
 				z.boot()
 			}
 		}
 	}
+	a.buildRoutes()
 	// Without enough memory to group pages by mobility, the kernel stops
 	// trying to. Kernel: mm/page_alloc.c:build_all_zonelists().
 	var movablePages int64
@@ -256,10 +264,39 @@ func (a *Allocator) buildZonelists() {
 					}
 				}
 			}
+		}
+	}
+}
+
+// pcpRoute is where the allocation fast path sends a request from one CPU
+// with one zonelist and one set of zone-modifier bits: the preferred zone
+// and its pcp lists for the CPU. gfp_zone, first_zones_zonelist and
+// this_cpu_ptr(zone->per_cpu_pageset) precomputed, so that the fast path
+// reaches the pcp lock in two loads.
+type pcpRoute struct {
+	z *Zone // nil for a combination gfp_zone refuses, or when no zone qualifies
+	p *pcpLists
+}
+
+// routeIndex is the index in a CPU's routes of a request with the mask.
+func routeIndex(mask gfp.Mask) int {
+	return (int(mask.Zonelist())<<4 | int(mask&gfp.ZoneMask)) & 31
+}
+
+// buildRoutes fills Allocator.routes, once the zonelists and the pcp lists
+// exist.
+func (a *Allocator) buildRoutes() {
+	a.routes = make([][32]pcpRoute, len(a.cpuNode))
+	for cpu, n := range a.cpuNode {
+		for zl, list := range n.zonelists {
 			for zb := range gfp.Mask(16) {
-				n.fastZone[zl][zb] = nil
 				if i := n.preferred[zl][zoneOfBits[zb]]; !zoneBad[zb] && i >= 0 {
-					n.fastZone[zl][zb] = list[i]
+					z := list[i]
+					mask := zb
+					if gfp.Zonelist(zl) == gfp.ZonelistNoFallback {
+						mask |= gfp.ThisNode
+					}
+					a.routes[cpu][routeIndex(mask)] = pcpRoute{z: z, p: &z.pcp[cpu]}
 				}
 			}
 		}
@@ -467,62 +504,81 @@ func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
 // returns an *AllocError wrapping ErrNoMemory.
 //
 // The common case is written out here, taken whole or not at all: nothing
-// watches (no hooks, no tracing, no Explain: a.watch) and no kmem charge;
-// an order the pcp lists serve, whose preferred zone is above its high
-// watermark and not boosted, and whose pcp list has a block. That is
-// exactly what get_page_from_freelist and rmqueue_pcplist do for the first
-// zone when those hold; in every other case nothing has changed when
-// allocSlow takes the request. It is one function, as the kernel inlines
-// its fast path: every call costs on the path most requests take.
+// watches (no hooks, no tracing, no Explain: a.watch), no gfp scope, no
+// kmem charge; order 0 (the order-0 shortcut of zone_watermark_fast is the
+// whole check), whose preferred zone is above its high watermark and not
+// boosted, whose pcp lock is free (pcp_spin_trylock) and whose pcp list
+// has a block. That is exactly what get_page_from_freelist and
+// rmqueue_pcplist do for the first zone when those hold; in every other
+// case nothing has changed when allocSlow takes the request. It is one
+// function, as the kernel inlines its fast path: every call costs on the
+// path most requests take.
 //
 // Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof(),
 // get_page_from_freelist(), rmqueue_pcplist().
 func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
-	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
-		return Page{}, a.refuseRequest(t, mask, order)
+	// Every way off the common case is a call whose result is returned,
+	// so that nothing on the path is live across a call and the compiler
+	// keeps it in registers.
+	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.routes)) || order != 0 {
+		return a.allocEntrySlow(t, mask, order)
+	}
+	if a.watch.Load() != 0 || t.InGFPScope() {
+		return a.allocEntrySlow(t, mask, order)
 	}
 	req := mask
-	mask = t.GFPContext(mask & a.allowedMask)
-	if a.watch.Load() != 0 || mask&gfp.Account != 0 && a.kmem.charger != nil ||
-		uint(order) > uint(CostlyOrder) || mask.MobilityConflict() {
+	mask &= a.allowedMask // GFPContext: no scope
+	if mask&gfp.Account != 0 && a.kmem.charger != nil || mask.MobilityConflict() {
 		return a.allocSlow(t, req, mask, order)
 	}
-	cpu := t.CPU()
-	node := a.cpuNode[cpu]
-	z := node.fastZone[mask.Zonelist()&1][mask&gfp.ZoneMask]
+	r := &a.routes[t.CPU()][routeIndex(mask)]
+	z := r.z
 	// The fast path's alloc flags (ALLOC_WMARK_LOW, KSWAPD, NOFRAGMENT)
 	// hold no reserve bit: 0 gives the same watermark answer.
 	if z == nil || z.flags.Load()&(zoneBelowHigh|zoneBoostedWatermark) != 0 {
 		return a.allocSlow(t, req, mask, order)
 	}
-	if hz := zoneOfBits[mask&gfp.ZoneMask]; !z.watermarkFast0(order, z.wmarkPages(WmarkHigh), hz, 0) &&
-		!z.watermarkRest(order, z.wmarkPages(WmarkHigh), hz, 0) {
+	if hz := zoneOfBits[mask&gfp.ZoneMask]; !z.watermarkFast0(0, z.wmarkPages(WmarkHigh), hz, 0) {
 		return a.allocSlow(t, req, mask, order)
 	}
 	mt := mask.Migratetype()
 	if a.mobilityDisabled {
 		mt = mtUnmovable
 	}
-	p := &z.pcp[cpu]
-	p.mu.Lock()
-	l := &p.lists[orderToPindex(mt, order)]
+	p := r.p
+	// pcp_spin_trylock: when another task holds the lock, the slow path
+	// waits for it.
+	if !p.mu.TryLock() {
+		return a.allocSlow(t, req, mask, order)
+	}
+	l := &p.lists[mt] // order_to_pindex(mt, 0)
 	if l.n == 0 {
 		p.mu.Unlock()
 		return a.allocSlow(t, req, mask, order)
 	}
 	p.freeCount >>= 1
-	off := p.take(l, order, true, z.node == node) // pcpTake: the preferred zone, a NUMA hit
+	off := p.take(l, 0, true, p.local) // pcpTake: the preferred zone, a NUMA hit
 	if mask&gfp.Movable != 0 {
-		z.mm.setOwnerState(off, psAlloc|psMovable|uint8(order))
-		z.countMovable(z.mm.pfnAt(off), order, 1)
+		z.mm.setOwnerState(off, psAlloc|psMovable)
+		z.countMovable(z.mm.pfnAt(off), 0, 1)
 	} else {
-		z.mm.setOwnerState(off, psAlloc|uint8(order))
+		z.mm.setOwnerState(off, psAlloc)
 	}
+	pg := Page{pfn: z.mm.pfnAt(off)}
 	p.mu.Unlock()
 	if mask&gfp.Zero != 0 {
-		a.clearPages(order)
+		a.clearPages(0)
 	}
-	return Page{pfn: z.mm.pfnAt(off)}, nil
+	return pg, nil
+}
+
+// allocEntrySlow is AllocPages for what its common case leaves: a request
+// to refuse, an order above 0, something watching, a task in a gfp scope.
+func (a *Allocator) allocEntrySlow(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
+	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
+		return Page{}, a.refuseRequest(t, mask, order)
+	}
+	return a.allocSlow(t, mask, t.GFPContext(mask&a.allowedMask), order)
 }
 
 // allocSlow is AllocPages past its common case: Explain's recording, or
@@ -844,64 +900,74 @@ func (a *Allocator) rmqueue(ac *allocContext, z *Zone, order Order, mask gfp.Mas
 //
 // The common case, an order-0 page that goes on a list with room, is
 // written out here in one function, as AllocPages writes out its own;
-// everything else is freeChecked's, the commit FreePagesBatched shares.
+// everything else is freeSlow's: checkFree, then freeChecked, the commit
+// FreePagesBatched shares.
 //
 // Kernel: mm/page_alloc.c:__free_pages(), __free_frozen_pages(),
 // __free_pages_ok().
 func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
-	// The common case, checked inline: the head of an allocated block of
-	// this order. Anything else goes to checkFree, for its error.
-	var z *Zone
-	var st uint8
-	var slot *uint8 // st's byte in the memmap
-	if t != nil && t.Owner() == a.opts.Owner && uint(order) <= uint(MaxPageOrder) {
-		if z = a.ZoneOf(p.pfn); z != nil && uint(t.CPU()) < uint(len(z.pcp)) {
-			if slot = z.mm.ownerSlot(z.mm.off(p.pfn)); slot != nil {
-				st = *slot
-			}
-		}
+	// As in AllocPages, every way off the common case is a call whose
+	// result is returned.
+	if t == nil || t.Owner() != a.opts.Owner || order != 0 {
+		return a.freeSlow(t, p, order)
 	}
-	if slot == nil || st&^psMovable != psAlloc|uint8(order) {
-		var err error
-		if z, st, err = a.checkFree(t, p, order); err != nil {
-			return err
-		}
-		slot = z.mm.ownerSlot(z.mm.off(p.pfn))
+	if a.watch.Load()&(watchHooks|watchTrace) != 0 || a.kmem.n.Load() != 0 {
+		return a.freeSlow(t, p, order)
 	}
-	if a.watch.Load()&(watchHooks|watchTrace) != 0 || a.kmem.n.Load() != 0 { // freePrepare, inline
-		a.freePrepareSlow(t, p, order)
+	z := a.ZoneOf(p.pfn)
+	if z == nil || uint(t.CPU()) >= uint(len(z.pcp)) {
+		return a.freeSlow(t, p, order)
 	}
-	// free_frozen_page_commit's common case, written out as AllocPages
-	// writes out rmqueue_pcplist's: an order-0 page of a pcp
-	// migratetype, to a list that stays below pcp->high (within its
-	// bounds, which nr_pcp_high would clamp it to) while no reclaim runs
-	// and the zone is above its high watermark. nr_pcp_high then changes
-	// nothing and nothing is drained. Anything else is freeChecked's.
 	off := z.mm.off(p.pfn)
-	if mt := z.blockMT(p.pfn); order == 0 && int(mt) < gfp.MigratePCPTypes {
-		pc := &z.pcp[t.CPU()]
-		pc.mu.Lock()
-		if high := pc.high; pc.count+1 < high && high <= pc.highMax && high >= pc.highMin &&
-			z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) == 0 {
-			*slot = psPCP // setOwnerState, through the slot read above
-			if st&psMovable != 0 {
-				z.countMovable(p.pfn, 0, -1)
-			}
-			l := &pc.lists[mt] // order_to_pindex(mt, 0)
-			if l.n == len(l.buf) {
-				l.grow()
-			}
-			pc.put(l, off, 1)
-			pc.flags &^= pcpfPrevFreeHighOrder
-			if pc.freeCount < pc.batch<<pcpBatchScaleMax {
-				pc.freeCount++
-			}
-			pc.mu.Unlock()
-			z.sometimes()
-			return nil
-		}
-		pc.mu.Unlock()
+	// free_frozen_page_commit's common case, written out as AllocPages
+	// writes out rmqueue_pcplist's: the head of an allocated order-0
+	// block, of a pcp migratetype, to a list that stays below pcp->high
+	// (within its bounds, which nr_pcp_high would clamp it to) while no
+	// reclaim runs and the zone is above its high watermark. nr_pcp_high
+	// then changes nothing and nothing is drained. Anything else is
+	// freeSlow's, as is a pcp lock another task holds (it waits there).
+	// The block's owner state and migratetype are read under the lock:
+	// the lock is a full barrier, and what the free reads before it
+	// delays it.
+	pc := &z.pcp[t.CPU()]
+	owner := z.mm.owner
+	if uint(off) >= uint(len(owner)) || !pc.mu.TryLock() {
+		return a.freeSlow(t, p, order)
 	}
+	st := owner[off]
+	mt := z.blockMT(p.pfn)
+	if high := pc.high; st&^psMovable != psAlloc || int(mt) >= gfp.MigratePCPTypes ||
+		pc.count+1 >= high || high > pc.highMax || high < pc.highMin ||
+		z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) != 0 {
+		pc.mu.Unlock()
+		return a.freeSlow(t, p, order)
+	}
+	owner[off] = psPCP // setOwnerState
+	if st&psMovable != 0 {
+		z.countMovable(p.pfn, 0, -1)
+	}
+	l := &pc.lists[mt] // order_to_pindex(mt, 0)
+	if l.n == len(l.buf) {
+		l.grow()
+	}
+	pc.put(l, off, 1)
+	pc.flags &^= pcpfPrevFreeHighOrder
+	if pc.freeCount < pc.batch<<pcpBatchScaleMax {
+		pc.freeCount++
+	}
+	pc.mu.Unlock()
+	z.sometimes()
+	return nil
+}
+
+// freeSlow is FreePages for what its common case leaves: a bad free, for
+// its error, or a free that freePrepare has work for.
+func (a *Allocator) freeSlow(t *memalloc.Task, p Page, order Order) error {
+	z, st, err := a.checkFree(t, p, order)
+	if err != nil {
+		return err
+	}
+	a.freePrepare(t, p, order)
 	a.freeChecked(t, z, p, order, st)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -51,6 +52,40 @@ func TestEveryPageComesBack(t *testing.T) {
 	require.Equal(t, int64(3840), a.nodes[0].zones[gfp.ZoneDMA].FreePages())
 	t.Logf("min_free_kbytes %d wmarks %d %d %d", a.sysctl.MinFreeKbytes, dma32.Watermark(0), dma32.Watermark(1), dma32.Watermark(2))
 	require.ErrorIs(t, a.FreePages(tk, pages[0], orders[0]), ErrBug)
+}
+
+// TestBadOrder0Frees checks the order-0 frees FreePages's common case must
+// turn away, each on a page it would otherwise put on a pcp list: a double
+// free while the page is on a per-cpu list and after it went back to the
+// buddy lists, the tail page of an order-1 block, and a page of an order-1
+// block freed as order 0. Each is a BUG and changes nothing.
+//
+// Reference: mm/page_alloc.c:free_pages_prepare() (free_page_is_bad, the
+// PageBuddy check of __free_one_page).
+func TestBadOrder0Frees(t *testing.T) {
+	a, err := New(smallMachine(), Options{})
+	require.NoError(t, err)
+	tk := memalloc.NewTask("t")
+	p, err := a.AllocPages(tk, gfp.Kernel, 0)
+	require.NoError(t, err)
+	pair, err := a.AllocPages(tk, gfp.Kernel, 1)
+	require.NoError(t, err)
+	refused := func(p Page, order Order, text string) {
+		t.Helper()
+		before := pcpState(a)
+		err := a.FreePages(tk, p, order)
+		require.ErrorIs(t, err, ErrBug)
+		require.ErrorContains(t, err, text)
+		require.Equal(t, before, pcpState(a), "the refused free changed the machine")
+	}
+	require.NoError(t, a.FreePages(tk, p, 0))
+	refused(p, 0, "double free: the page is free, on a per-cpu list")
+	refused(PageOf(pair.PFN()+1), 0, "the page heads no allocated block")
+	refused(pair, 0, "the block was allocated with order 1")
+	a.DrainAllPages(tk)
+	refused(p, 0, "double free: the page is free, on the buddy lists")
+	require.NoError(t, a.FreePages(tk, pair, 1))
+	require.NoError(t, a.CheckInvariants())
 }
 
 // TestInvariantsUnderMixedChurn runs 20,000 random operations with every
@@ -108,7 +143,7 @@ func TestFastZone(t *testing.T) {
 	for _, cfg := range []Config{smallMachine(), twoNodes()} {
 		a, err := New(cfg, Options{})
 		require.NoError(t, err)
-		for _, n := range a.nodes {
+		for cpu, n := range a.cpuNode {
 			for zl := range 2 {
 				for zb := range gfp.Mask(16) {
 					var want *Zone // nil for a combination gfp_zone refuses
@@ -120,7 +155,16 @@ func TestFastZone(t *testing.T) {
 							}
 						}
 					}
-					require.Same(t, want, n.fastZone[zl][zb], "node %d zonelist %d zone bits %#x", n.id, zl, uint32(zb))
+					mask := zb
+					if zl == 1 {
+						mask |= gfp.ThisNode
+					}
+					r := a.routes[cpu][routeIndex(mask)]
+					require.Same(t, want, r.z, "CPU %d zonelist %d zone bits %#x", cpu, zl, uint32(zb))
+					if want != nil {
+						require.Same(t, &want.pcp[cpu], r.p, "CPU %d zonelist %d zone bits %#x", cpu, zl, uint32(zb))
+						require.Equal(t, want.node == n, r.p.local, "CPU %d zonelist %d zone bits %#x", cpu, zl, uint32(zb))
+					}
 				}
 			}
 		}
@@ -170,20 +214,25 @@ func TestOwner(t *testing.T) {
 	require.NoError(t, a.CheckInvariants())
 }
 
-// TestFreeFastPath checks FreePages's written-out common case against
-// freeChecked, the general commit it shortcuts. Two identical machines run
-// the same random allocations and frees; one frees through FreePages, the
-// other through checkFree, freePrepare and freeChecked. After every step
-// their pcp lists and zones must agree field for field. The steps drive
-// every condition of the shortcut: lists filling to pcp->high and draining,
-// pcp->high pushed outside its bounds (as a new
-// percpu_pagelist_high_fraction leaves it until nr_pcp_high clamps it),
-// ZONE_BELOW_HIGH and ZONE_RECLAIM_ACTIVE, order 1-3 frees in between
-// (PCPF_PREV_FREE_HIGH_ORDER, free_high), movable pages, highatomic and
-// isolated pageblocks, and free_count at its cap.
+// TestFastPaths checks the written-out common cases of AllocPages and
+// FreePages against the general code they shortcut. Two identical machines
+// run the same random allocations and frees; one goes through AllocPages
+// and FreePages, the other through allocEntrySlow (prepare_alloc_pages and
+// get_page_from_freelist in full) and freeSlow (checkFree, freePrepare and
+// freeChecked). After every step their pcp lists and zones must agree field
+// for field. The steps drive every condition of the shortcuts: lists
+// filling to pcp->high and draining, pcp->high pushed outside its bounds
+// (as a new percpu_pagelist_high_fraction leaves it until nr_pcp_high
+// clamps it), ZONE_BELOW_HIGH and ZONE_RECLAIM_ACTIVE, order 1-3 blocks in
+// between (PCPF_PREV_FREE_HIGH_ORDER, free_high), movable pages,
+// highatomic and isolated pageblocks, free_count at its cap, a task in a
+// memalloc_pin_save scope (which takes __GFP_MOVABLE away), and a pcp lock
+// another goroutine holds when the call comes (the shortcut's trylock
+// fails, and the general code waits).
 //
-// Reference: mm/page_alloc.c:free_frozen_page_commit(), nr_pcp_high().
-func TestFreeFastPath(t *testing.T) {
+// Reference: mm/page_alloc.c:rmqueue_pcplist(), free_frozen_page_commit(),
+// nr_pcp_high(); include/linux/sched/mm.h:current_gfp_context().
+func TestFastPaths(t *testing.T) {
 	boot := func() *Allocator {
 		a, err := New(smallMachine(), Options{})
 		require.NoError(t, err)
@@ -208,12 +257,34 @@ func TestFreeFastPath(t *testing.T) {
 		f(fast.nodes[0].zones[gfp.ZoneDMA32])
 		f(general.nodes[0].zones[gfp.ZoneDMA32])
 	}
+	// contend holds the fast machine's pcp lock of a CPU from another
+	// goroutine for a moment, from now.
+	contend := func(cpu int) {
+		pc := &fast.nodes[0].zones[gfp.ZoneDMA32].pcp[cpu]
+		pc.mu.Lock()
+		time.AfterFunc(200*time.Microsecond, pc.mu.Unlock)
+	}
 	freeBoth := func(cpu int, p Page, order Order) {
+		if rng.IntN(200) == 0 {
+			contend(cpu)
+		}
 		require.NoError(t, fast.FreePages(ft[cpu], p, order))
-		z, st, err := general.checkFree(gt[cpu], p, order)
-		require.NoError(t, err)
-		general.freePrepare(gt[cpu], p, order)
-		general.freeChecked(gt[cpu], z, p, order, st)
+		require.NoError(t, general.freeSlow(gt[cpu], p, order))
+	}
+	allocBoth := func(step, cpu int, mask gfp.Mask, order Order) (Page, bool) {
+		if rng.IntN(20) == 0 {
+			fc, gc := ft[cpu].SavePin(), gt[cpu].SavePin()
+			defer ft[cpu].Restore(fc)
+			defer gt[cpu].Restore(gc)
+		}
+		if rng.IntN(200) == 0 {
+			contend(cpu)
+		}
+		pf, errF := fast.AllocPages(ft[cpu], mask, order)
+		pg, errG := general.allocEntrySlow(gt[cpu], mask, order)
+		require.Equal(t, errF == nil, errG == nil, "step %d", step)
+		require.Equal(t, pf, pg, "step %d", step)
+		return pf, errF == nil
 	}
 	for step := range 60000 {
 		switch r := rng.IntN(1000); {
@@ -258,12 +329,8 @@ func TestFreeFastPath(t *testing.T) {
 			cpu, mask := rng.IntN(2), masks[rng.IntN(len(masks))]
 			var burst []Page
 			for range 200 + rng.IntN(1000) {
-				pf, errF := fast.AllocPages(ft[cpu], mask, 0)
-				pg, errG := general.AllocPages(gt[cpu], mask, 0)
-				require.Equal(t, errF == nil, errG == nil, "step %d", step)
-				require.Equal(t, pf, pg, "step %d", step)
-				if errF == nil {
-					burst = append(burst, pf)
+				if p, ok := allocBoth(step, cpu, mask, 0); ok {
+					burst = append(burst, p)
 				}
 			}
 			for _, p := range burst {
@@ -276,12 +343,8 @@ func TestFreeFastPath(t *testing.T) {
 				order = Order(1 + rng.IntN(3))
 			}
 			mask, cpu := masks[rng.IntN(len(masks))], rng.IntN(2)
-			pf, errF := fast.AllocPages(ft[cpu], mask, order)
-			pg, errG := general.AllocPages(gt[cpu], mask, order)
-			require.Equal(t, errF == nil, errG == nil, "step %d", step)
-			require.Equal(t, pf, pg, "step %d", step)
-			if errF == nil {
-				held = append(held, blk{pf, order})
+			if p, ok := allocBoth(step, cpu, mask, order); ok {
+				held = append(held, blk{p, order})
 			}
 		default:
 			i := rng.IntN(len(held))
@@ -300,7 +363,7 @@ func TestFreeFastPath(t *testing.T) {
 }
 
 // pcpState prints every pcp list's state and contents, every zone's flags
-// and pageblock movable counts, and the zone files, for TestFreeFastPath.
+// and pageblock movable counts, and the zone files, for TestFastPaths.
 func pcpState(a *Allocator) string {
 	var b strings.Builder
 	a.forEachZone(func(z *Zone) {

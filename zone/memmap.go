@@ -3,20 +3,30 @@ package zone
 // This file holds the zone's memmap: what mmsim keeps per simulated page, in
 // place of the kernel's 64-byte struct page.
 //
-// A page needs one state byte (is it the head of a free block, of a block on a
-// per-cpu list, of an allocated block, and of which order) and, while it heads
-// a free block, two links of the free list it is on. That per-page storage is
-// kept in chunks of one MAX_ORDER block (1024 pages, 9 KiB) and created when
-// the block is first split, as sparsemem populates a section's memmap only when
-// it is needed: a MAX_ORDER block that is whole — free or allocated as one —
-// needs only its block entry. A chunk goes back to the zone's pool when its
-// block merges whole again. Right after boot every block is whole, so a 64 GiB
-// machine costs a few hundred KiB; a fully split region costs 10 bytes a page.
+// A page needs two state bytes and, while it heads a free block, two links
+// of the free list it is on.
 //
-// Each page has two state bytes, so that the Go race detector and the
-// kernel's locking agree: the buddy state (is it on a buddy free list) is
-// the zone lock's; the owner state (on a per-cpu list, or allocated) is its
-// owner's. The kernel gets the same split from struct page's flags.
+// The buddy state (is it the head of a free block on a buddy free list, and
+// of which order) and the links are kept in chunks of one MAX_ORDER block
+// (1024 pages, 9 KiB), created when the block is first split, as sparsemem
+// populates a section's memmap only when it is needed: a MAX_ORDER block
+// that is whole, free or allocated as one, needs only its block entry. A
+// chunk goes back to the zone's pool when its block merges whole again.
+//
+// The owner state (is it the head of a block on a per-cpu list, or of an
+// allocated block, and of which order) is one flat byte a page: every
+// allocation and free reads or writes it, and a chunk pointer in front of
+// it would cost each of them a dependent load. The host only backs its
+// pages once they are written, as the machine is used.
+//
+// Right after boot every block is whole, so a 64 GiB machine costs 16 MiB
+// of owner bytes (untouched) and a few hundred KiB besides; a fully split
+// region costs 10 bytes a page.
+//
+// The two bytes are separate so that the Go race detector and the
+// kernel's locking agree: the buddy state is the zone lock's; the owner
+// state is its owner's. The kernel gets the same split from struct page's
+// flags.
 
 // Page states: what the state byte of a page says. The low four bits carry
 // the order of the block the page heads.
@@ -45,10 +55,6 @@ type chunk struct {
 	// state is the buddy state of each page (psFree|order or psNone),
 	// written only under the zone lock.
 	state [maxOrderNrPages]uint8
-	// owner is the state of each page outside the buddy lists (psPCP or
-	// psAlloc, with order and psMovable), written by whoever owns the
-	// page: the pcp list's lock holder, or the caller it was handed to.
-	owner [maxOrderNrPages]uint8
 	link  [maxOrderNrPages]link
 }
 
@@ -60,9 +66,6 @@ type block struct {
 	// state is the block's buddy state while it is whole (no chunk):
 	// psFree with order MaxPageOrder, or psNone.
 	state uint8
-	// owner is the block's owner state while it is whole: psAlloc with
-	// order MaxPageOrder (and psMovable), or psNone.
-	owner uint8
 	// link is the block's free-list link while it is a free MAX_ORDER block.
 	link link
 }
@@ -75,6 +78,15 @@ type memmap struct {
 	// blocks has one entry per MAX_ORDER block of the zone's span.
 	// Invariant: blocks[i].chunk != nil exactly when block i is not whole.
 	blocks []block
+	// owner is the owner state of every page (psPCP or psAlloc, with
+	// order and psMovable; psNone for the rest), written by whoever owns
+	// the page: the pcp list's lock holder, or the caller it was handed
+	// to. It is one flat byte a page, unlike the buddy state: allocation
+	// and free read and write it on every call, and a chunk's pointer
+	// would put a dependent load in front of each. Its pages are not
+	// touched until a block is first split, so the host pays for them as
+	// the machine is used.
+	owner []uint8
 	// pool holds chunks of blocks that merged whole again, for reuse.
 	pool []*chunk
 }
@@ -85,6 +97,7 @@ func newMemmap(start PFN, spanned int64) memmap {
 	return memmap{
 		base:   base,
 		blocks: make([]block, n),
+		owner:  make([]uint8, n*maxOrderNrPages),
 	}
 }
 
@@ -123,46 +136,27 @@ func (m *memmap) setState(off int32, s uint8) {
 }
 
 // ownerSlot returns where the owner state byte of the page at offset off
-// is kept, or nil where ownerState answers psNone without one (outside
-// the span, a page of a whole block but its head). The slot stays valid
-// while the page is allocated: a block with an allocated page keeps its
-// chunk. FreePages reads and writes the byte through one lookup.
+// is kept, or nil for a page outside the span. FreePages reads and writes
+// the byte through one lookup.
 func (m *memmap) ownerSlot(off int32) *uint8 {
-	i := uint(off) >> MaxPageOrder // a negative off is out of range too
-	if i >= uint(len(m.blocks)) {
+	if uint(off) >= uint(len(m.owner)) { // a negative off is out of range too
 		return nil
 	}
-	b := &m.blocks[i]
-	if c := b.chunk; c != nil {
-		return &c.owner[off&(maxOrderNrPages-1)]
-	}
-	if off&(maxOrderNrPages-1) == 0 {
-		return &b.owner
-	}
-	return nil
+	return &m.owner[off]
 }
 
 // ownerState returns the owner state byte of the page at offset off, or
 // psNone for a page outside the span.
 func (m *memmap) ownerState(off int32) uint8 {
-	if s := m.ownerSlot(off); s != nil {
-		return *s
+	if uint(off) >= uint(len(m.owner)) {
+		return psNone
 	}
-	return psNone
+	return m.owner[off]
 }
 
 // setOwnerState sets the owner state byte of the page at offset off.
-// Preconditions: the caller owns the page; a block that is whole needs a
-// chunk (it has one unless s is an order-MaxPageOrder state or psNone on
-// the head).
-func (m *memmap) setOwnerState(off int32, s uint8) {
-	b := &m.blocks[off>>MaxPageOrder]
-	if c := b.chunk; c != nil {
-		c.owner[off&(maxOrderNrPages-1)] = s
-		return
-	}
-	b.owner = s
-}
+// Preconditions: the caller owns the page.
+func (m *memmap) setOwnerState(off int32, s uint8) { m.owner[off] = s }
 
 // split gives block i a chunk, carrying its whole-block state over.
 func (m *memmap) split(i int32) *chunk {
@@ -173,8 +167,8 @@ func (m *memmap) split(i int32) *chunk {
 		c = new(chunk)
 	}
 	b := &m.blocks[i]
-	c.state[0], c.owner[0] = b.state, b.owner
-	b.state, b.owner = psNone, psNone
+	c.state[0] = b.state
+	b.state = psNone
 	b.chunk = c
 	return c
 }
@@ -188,7 +182,7 @@ func (m *memmap) rejoin(i int32, s uint8) {
 	if c == nil {
 		return
 	}
-	c.state[0], c.owner[0] = psNone, psNone
+	c.state[0] = psNone
 	b.chunk = nil
 	m.pool = append(m.pool, c)
 }

@@ -130,6 +130,9 @@ type pcpLists struct {
 	// without freeing; freeCount counts recent frees. Protected by mu.
 	allocFactor, freeCount int
 	flags                  uint8
+	// local is whether the CPU is on the zone's node (zone_statistics'
+	// NUMA_LOCAL). Invariant: immutable after boot.
+	local bool
 	// ev holds this CPU's vm events for the zone. Protected by mu.
 	ev pcpEvents
 	_  [64]byte // keep CPUs' locks off each other's cache lines

@@ -26,11 +26,6 @@ type Node struct {
 	// adds ALLOC_NOFRAGMENT (alloc_flags_nofragment precomputed).
 	// Invariant: immutable after boot.
 	nofragment [2][gfp.MaxNrZones]bool
-	// fastZone is, per zonelist and zone-modifier bits (gfp & GFP_ZONEMASK),
-	// the preferred zone of a request: gfp_zone and first_zones_zonelist
-	// precomputed for the fast path; nil for a combination gfp_zone
-	// refuses, or when no zone qualifies. Invariant: immutable after boot.
-	fastZone [2][16]*Zone
 	// kswapd records the wakeups the allocator asks of the node's kswapd.
 	kswapd kswapdState
 	// counters are the node's vm counters (node_stat_item).

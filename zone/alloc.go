@@ -67,8 +67,9 @@ type Allocator struct {
 	// zoneMap finds a pfn's zone: one entry per MAX_ORDER block of the
 	// physical address space up to the last zone's end, holding the zone
 	// (nil for a hole, or for a block two zones share, which falls back to
-	// the scan). Invariant: immutable after boot.
-	zoneMap []*Zone
+	// the scan), and the zone's pcp lists, one load nearer for the free
+	// fast path. Invariant: immutable after boot.
+	zoneMap []zoneMapEntry
 	// directMap is the x86-64 direct map of the present memory. Invariant:
 	// set by New, never replaced; it locks itself.
 	directMap *DirectMap
@@ -283,9 +284,20 @@ func routeIndex(mask gfp.Mask) int {
 	return (int(mask.Zonelist())<<4 | int(mask&gfp.ZoneMask)) & 31
 }
 
-// buildRoutes fills Allocator.routes, once the zonelists and the pcp lists
-// exist.
+// buildRoutes fills Allocator.routes and the zoneMap's pcp lists, once
+// the zonelists, the zone map and the pcp lists exist.
 func (a *Allocator) buildRoutes() {
+	for b := range a.zoneMap {
+		e := &a.zoneMap[b]
+		if e.z == nil {
+			continue
+		}
+		off := int(PFN(b)<<MaxPageOrder - e.z.mm.base)
+		i := e.z.pageblockIndex(PFN(b) << MaxPageOrder)
+		e.pcp = e.z.pcp
+		e.owner = (*[maxOrderNrPages]uint8)(e.z.mm.owner[off : off+maxOrderNrPages])
+		e.mt = (*[maxOrderNrPages / PageblockNrPages]atomic.Int32)(e.z.pageblockMT[i : i+maxOrderNrPages/PageblockNrPages])
+	}
 	a.routes = make([][32]pcpRoute, len(a.cpuNode))
 	for cpu, n := range a.cpuNode {
 		for zl, list := range n.zonelists {
@@ -362,7 +374,7 @@ func (a *Allocator) buildZoneMap() {
 			end = max(end, z.startPFN+PFN(z.spanned))
 		}
 	})
-	a.zoneMap = make([]*Zone, (end+maxOrderNrPages-1)>>MaxPageOrder)
+	a.zoneMap = make([]zoneMapEntry, (end+maxOrderNrPages-1)>>MaxPageOrder)
 	shared := make([]bool, len(a.zoneMap))
 	a.forEachZone(func(z *Zone) {
 		if !z.populated() {
@@ -370,17 +382,29 @@ func (a *Allocator) buildZoneMap() {
 		}
 		for b := z.startPFN >> MaxPageOrder; b <= (z.startPFN+PFN(z.spanned)-1)>>MaxPageOrder; b++ {
 			first, last := b<<MaxPageOrder, b<<MaxPageOrder+maxOrderNrPages-1
-			if a.zoneMap[b] != nil && a.zoneMap[b] != z || !z.spans(first) || !z.spans(last) {
+			if e := a.zoneMap[b].z; e != nil && e != z || !z.spans(first) || !z.spans(last) {
 				shared[b] = true // the block is not all this zone's
 			}
-			a.zoneMap[b] = z
+			a.zoneMap[b].z = z
 		}
 	})
 	for b, sh := range shared {
 		if sh {
-			a.zoneMap[b] = nil
+			a.zoneMap[b].z = nil
 		}
 	}
+}
+
+// zoneMapEntry is the zone of one MAX_ORDER block and, for the free fast
+// path, what the zone keeps for the block, each one load from the entry:
+// the zone's pcp lists, the block's owner bytes, its two pageblocks'
+// migratetypes. The kernel reaches the same from struct page: its zone
+// bits and its pageblock flags. Set once the zone has booted.
+type zoneMapEntry struct {
+	z     *Zone
+	pcp   []pcpLists
+	owner *[maxOrderNrPages]uint8
+	mt    *[maxOrderNrPages / PageblockNrPages]atomic.Int32
 }
 
 // ZoneOf returns the zone whose span holds pfn, or nil.
@@ -388,7 +412,7 @@ func (a *Allocator) buildZoneMap() {
 // Kernel: include/linux/mm.h:page_zone().
 func (a *Allocator) ZoneOf(pfn PFN) *Zone {
 	if b := pfn >> MaxPageOrder; b < PFN(len(a.zoneMap)) {
-		if z := a.zoneMap[b]; z != nil {
+		if z := a.zoneMap[b].z; z != nil {
 			return z
 		}
 	}
@@ -914,11 +938,15 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	if a.watch.Load()&(watchHooks|watchTrace) != 0 || a.kmem.n.Load() != 0 {
 		return a.freeSlow(t, p, order)
 	}
-	z := a.ZoneOf(p.pfn)
-	if z == nil || uint(t.CPU()) >= uint(len(z.pcp)) {
+	b := p.pfn >> MaxPageOrder // ZoneOf, with the pcp lists alongside
+	if b >= PFN(len(a.zoneMap)) {
 		return a.freeSlow(t, p, order)
 	}
-	off := z.mm.off(p.pfn)
+	e := &a.zoneMap[b]
+	z, pcps, owner := e.z, e.pcp, e.owner
+	if z == nil || uint(t.CPU()) >= uint(len(pcps)) {
+		return a.freeSlow(t, p, order)
+	}
 	// free_frozen_page_commit's common case, written out as AllocPages
 	// writes out rmqueue_pcplist's: the head of an allocated order-0
 	// block, of a pcp migratetype, to a list that stays below pcp->high
@@ -929,20 +957,20 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	// The block's owner state and migratetype are read under the lock:
 	// the lock is a full barrier, and what the free reads before it
 	// delays it.
-	pc := &z.pcp[t.CPU()]
-	owner := z.mm.owner
-	if uint(off) >= uint(len(owner)) || !pc.mu.TryLock() {
+	pc := &pcps[t.CPU()]
+	if !pc.mu.TryLock() {
 		return a.freeSlow(t, p, order)
 	}
-	st := owner[off]
-	mt := z.blockMT(p.pfn)
+	i := p.pfn & (maxOrderNrPages - 1)
+	st := owner[i]
+	mt := gfp.Migratetype(e.mt[i>>PageblockOrder].Load()) // blockMT
 	if high := pc.high; st&^psMovable != psAlloc || int(mt) >= gfp.MigratePCPTypes ||
 		pc.count+1 >= high || high > pc.highMax || high < pc.highMin ||
 		z.flags.Load()&(zoneReclaimActive|zoneBelowHigh) != 0 {
 		pc.mu.Unlock()
 		return a.freeSlow(t, p, order)
 	}
-	owner[off] = psPCP // setOwnerState
+	owner[i] = psPCP // setOwnerState
 	if st&psMovable != 0 {
 		z.countMovable(p.pfn, 0, -1)
 	}
@@ -950,7 +978,7 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	if l.n == len(l.buf) {
 		l.grow()
 	}
-	pc.put(l, off, 1)
+	pc.put(l, z.mm.off(p.pfn), 1)
 	pc.flags &^= pcpfPrevFreeHighOrder
 	if pc.freeCount < pc.batch<<pcpBatchScaleMax {
 		pc.freeCount++

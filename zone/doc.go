@@ -15,11 +15,12 @@
 //
 // # Memory per simulated page
 //
-// The kernel's struct page is 64 bytes. mmsim keeps per-page state only
-// where a MAX_ORDER block is split: two state bytes and two free-list links
-// (10 bytes a page), in chunks made on first split and pooled when the block
-// merges whole again (memmap.go). A machine right after boot costs about
-// 13 KiB per GiB (0.05 bytes a page).
+// The kernel's struct page is 64 bytes. mmsim keeps one owner byte for every
+// page, and the buddy state byte and two free-list links (9 bytes a page)
+// only where a MAX_ORDER block is split, in chunks made on first split and
+// pooled when the block merges whole again (memmap.go). A machine right after
+// boot costs about 1.1 bytes a page of heap, which the host backs only as
+// pages are used; a fully split region 10.
 //
 // # Deliberate differences
 //

@@ -52,7 +52,7 @@ func (t *Task) InGFPScope() bool {
 }
 
 // gfpContextScoped is GFPContext past its common case. It stays a call
-// (noinline), so that GFPContext itself inlines into the allocator's entry.
+// (noinline), so that GFPContext itself inlines into its callers.
 //
 //go:noinline
 func (t *Task) gfpContextScoped(m gfp.Mask) gfp.Mask {

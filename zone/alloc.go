@@ -67,8 +67,9 @@ type Allocator struct {
 	// zoneMap finds a pfn's zone: one entry per MAX_ORDER block of the
 	// physical address space up to the last zone's end, holding the zone
 	// (nil for a hole, or for a block two zones share, which falls back to
-	// the scan), and the zone's pcp lists, one load nearer for the free
-	// fast path. Invariant: immutable after boot.
+	// the scan) and, one load nearer for the free fast path, the zone's
+	// pcp lists and the block's owner bytes and pageblock migratetypes
+	// (zoneMapEntry). Invariant: immutable after boot.
 	zoneMap []zoneMapEntry
 	// directMap is the x86-64 direct map of the present memory. Invariant:
 	// set by New, never replaced; it locks itself.
@@ -221,6 +222,7 @@ func New(cfg Config, opts Options) (*Allocator, error) {
 	if opts.Hooks != nil {
 		a.watch.Or(watchHooks)
 	}
+	a.setKswapdWatch()
 	a.setupWmarks()
 	a.setupLowmemReserve()
 	a.forEachZone(func(z *Zone) { z.setPagesetHighAndBatch(a.sysctl.PercpuPagelistHighFraction) })
@@ -444,7 +446,21 @@ const (
 	watchHooks   uint32 = 1 << iota // Options.Hooks is set
 	watchTrace                      // a tracepoint subscriber listens
 	watchExplain                    // an Explain is recording
+	// watchKswapdNodes: several nodes and a reclaimer, so that
+	// get_page_from_freelist skips the nodes whose kswapd is running,
+	// which the fast path does not ask (setKswapdWatch).
+	watchKswapdNodes
 )
+
+// setKswapdWatch sets watchKswapdNodes when the machine has several nodes
+// and a reclaimer, and clears it otherwise.
+func (a *Allocator) setKswapdWatch() {
+	if len(a.nodes) > 1 && a.opts.SlowPath.Reclaim != nil {
+		a.watch.Or(watchKswapdNodes)
+	} else {
+		a.watch.And(^watchKswapdNodes)
+	}
+}
 
 // allocContext is what one allocation carries through the allocator.
 //
@@ -528,8 +544,8 @@ func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
 // returns an *AllocError wrapping ErrNoMemory.
 //
 // The common case is written out here, taken whole or not at all: nothing
-// watches (no hooks, no tracing, no Explain: a.watch), no gfp scope, no
-// kmem charge; order 0 (the order-0 shortcut of zone_watermark_fast is the
+// watches (no hooks, no tracing, no Explain, no kswapd to skip on another
+// node: a.watch), no gfp scope, no kmem charge; order 0 (the order-0 shortcut of zone_watermark_fast is the
 // whole check), whose preferred zone is above its high watermark and not
 // boosted, whose pcp lock is free (pcp_spin_trylock) and whose pcp list
 // has a block. That is exactly what get_page_from_freelist and
@@ -549,6 +565,9 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	if a.watch.Load() != 0 || t.InGFPScope() {
 		return a.allocEntrySlow(t, mask, order)
+	}
+	if invariants.Enabled {
+		t.GFPContext(mask) // its check that one goroutine at a time uses t
 	}
 	req := mask
 	mask &= a.allowedMask // GFPContext: no scope
@@ -570,8 +589,9 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 		mt = mtUnmovable
 	}
 	p := r.p
-	// pcp_spin_trylock: when another task holds the lock, the slow path
-	// waits for it.
+	// pcp_spin_trylock. When another task holds the lock, the general
+	// path waits for it, where the kernel would go to the buddy lists
+	// (zone/doc.go).
 	if !p.mu.TryLock() {
 		return a.allocSlow(t, req, mask, order)
 	}
@@ -590,6 +610,10 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 	}
 	pg := Page{pfn: z.mm.pfnAt(off)}
 	p.mu.Unlock()
+	if !p.local {
+		z.numaRemote[NumaOther].Add(1) // zone_statistics: a CPU of another node
+	}
+	z.sometimes()
 	if mask&gfp.Zero != 0 {
 		a.clearPages(0)
 	}
@@ -953,7 +977,9 @@ func (a *Allocator) FreePages(t *memalloc.Task, p Page, order Order) error {
 	// (within its bounds, which nr_pcp_high would clamp it to) while no
 	// reclaim runs and the zone is above its high watermark. nr_pcp_high
 	// then changes nothing and nothing is drained. Anything else is
-	// freeSlow's, as is a pcp lock another task holds (it waits there).
+	// freeSlow's, as is a pcp lock another task holds (it waits there,
+	// where the kernel's failed pcp_spin_trylock would go to
+	// free_one_page; zone/doc.go).
 	// The block's owner state and migratetype are read under the lock:
 	// the lock is a full barrier, and what the free reads before it
 	// delays it.
@@ -1001,11 +1027,11 @@ func (a *Allocator) freeSlow(t *memalloc.Task, p Page, order Order) error {
 }
 
 // freePrepare runs what free_pages_prepare does that is seen from outside:
-// the hooks and the mm_page_free tracepoint.
+// the hooks and the mm_page_free tracepoint. (FreePages's common case makes
+// the same two tests itself.)
 //
 // Kernel: mm/page_alloc.c:free_pages_prepare().
 func (a *Allocator) freePrepare(t *memalloc.Task, p Page, order Order) {
-	// Two loads, inline on the fast path.
 	if a.watch.Load()&(watchHooks|watchTrace) != 0 || a.kmem.n.Load() != 0 {
 		a.freePrepareSlow(t, p, order)
 	}

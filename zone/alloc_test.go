@@ -362,6 +362,54 @@ func TestFastPaths(t *testing.T) {
 	require.NoError(t, general.CheckInvariants())
 }
 
+// TestFastPathsTwoNodes runs the fast paths against the general code on two
+// nodes, where node 1 has no DMA32: a GFP_DMA32 request from node 1's CPU
+// is served by node 0 (zone_statistics counts it numa_other), and with a
+// reclaimer whose kswapd of node 0 is running, get_page_from_freelist
+// leaves node 0 for a second pass, which the fast path must not shortcut.
+//
+// Reference: mm/page_alloc.c:get_page_from_freelist(), zone_statistics().
+func TestFastPathsTwoNodes(t *testing.T) {
+	for _, kswapd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kswapd of node 0 running=%v", kswapd), func(t *testing.T) {
+			boot := func() *Allocator {
+				a, err := New(twoNodes(), Options{})
+				require.NoError(t, err)
+				if kswapd {
+					f := &explainFake{a: a, kswapdRunning: map[int]bool{0: true}, victims: map[*memalloc.Task]bool{}}
+					a.SetSlowPath(SlowPath{Reclaim: f, Compact: f, OOM: f})
+				}
+				return a
+			}
+			fast, general := boot(), boot()
+			task := func(cpu int) *memalloc.Task { return memalloc.NewTaskWith("t", memalloc.WithCPU(cpu)) }
+			ft, gt := []*memalloc.Task{task(0), task(1)}, []*memalloc.Task{task(0), task(1)}
+			masks := []gfp.Mask{gfp.Kernel, gfp.Kernel | gfp.DMA32, gfp.HighUserMovable, gfp.Kernel | gfp.ThisNode}
+			rng := rand.New(rand.NewPCG(3, 3))
+			var held []Page
+			for step := range 4000 {
+				cpu := rng.IntN(2)
+				if rng.IntN(2) == 0 || len(held) == 0 {
+					mask := masks[rng.IntN(len(masks))]
+					pf, errF := fast.AllocPages(ft[cpu], mask, 0)
+					pg, errG := general.allocEntrySlow(gt[cpu], mask, 0)
+					require.Equal(t, errF == nil, errG == nil, "step %d", step)
+					require.Equal(t, pf, pg, "step %d: %s from CPU %d", step, mask, cpu)
+					held = append(held, pf)
+					continue
+				}
+				i := rng.IntN(len(held))
+				p := held[i]
+				held[i] = held[len(held)-1]
+				held = held[:len(held)-1]
+				require.NoError(t, fast.FreePages(ft[cpu], p, 0))
+				require.NoError(t, general.freeSlow(gt[cpu], p, 0))
+			}
+			require.Equal(t, pcpState(fast), pcpState(general))
+		})
+	}
+}
+
 // pcpState prints every pcp list's state and contents, every zone's flags
 // and pageblock movable counts, and the zone files, for TestFastPaths.
 func pcpState(a *Allocator) string {

@@ -33,6 +33,12 @@
 //     ALLOC_MIN_RESERVE for RT callers); every request runs in task context.
 //   - A page counts as movable for the fallback heuristics while it is
 //     allocated with __GFP_MOVABLE (the kernel asks PageLRU).
+//   - A pcp list whose lock another task holds is waited for. The kernel
+//     takes a pcp lock with pcp_spin_trylock and, when it fails (an
+//     interrupt on the same CPU, a remote drain), goes to the buddy lists
+//     (rmqueue_buddy, free_one_page); in mmsim tasks of one CPU run at once
+//     on the host's threads, and waiting keeps their outcome the one the
+//     kernel's CPU, which runs one task at a time, would give.
 //   - The pcp lists are tuned as the kernel tunes them on allocation and
 //     free, but the periodic work that decays pcp->high and drains idle
 //     lists (decay_pcp_high, the vmstat worker) is not modelled yet, so

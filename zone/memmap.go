@@ -83,9 +83,8 @@ type memmap struct {
 	// the page: the pcp list's lock holder, or the caller it was handed
 	// to. It is one flat byte a page, unlike the buddy state: allocation
 	// and free read and write it on every call, and a chunk's pointer
-	// would put a dependent load in front of each. Its pages are not
-	// touched until a block is first split, so the host pays for them as
-	// the machine is used.
+	// would put a dependent load in front of each. The host backs its
+	// pages only as allocations and frees first write them.
 	owner []uint8
 	// pool holds chunks of blocks that merged whole again, for reuse.
 	pool []*chunk
@@ -133,16 +132,6 @@ func (m *memmap) setState(off int32, s uint8) {
 		c = m.split(i)
 	}
 	c.state[off&(maxOrderNrPages-1)] = s
-}
-
-// ownerSlot returns where the owner state byte of the page at offset off
-// is kept, or nil for a page outside the span. FreePages reads and writes
-// the byte through one lookup.
-func (m *memmap) ownerSlot(off int32) *uint8 {
-	if uint(off) >= uint(len(m.owner)) { // a negative off is out of range too
-		return nil
-	}
-	return &m.owner[off]
 }
 
 // ownerState returns the owner state byte of the page at offset off, or

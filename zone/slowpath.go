@@ -1228,7 +1228,10 @@ func (n *Node) hasMemory() bool {
 // SetSlowPath plugs reclaim, compaction and the OOM killer in. The layers
 // above are built on the booted allocator, so they arrive after New; call
 // it before the first allocation.
-func (a *Allocator) SetSlowPath(sp SlowPath) { a.opts.SlowPath = sp }
+func (a *Allocator) SetSlowPath(sp SlowPath) {
+	a.opts.SlowPath = sp
+	a.setKswapdWatch()
+}
 
 // SetHooks plugs the allocation hooks in (Options.Hooks), for layers built
 // after the allocator (slab, the debug allocators, lockdep). Like

@@ -452,10 +452,16 @@ const (
 	watchKswapdNodes
 )
 
-// setKswapdWatch sets watchKswapdNodes when the machine has several nodes
-// and a reclaimer, and clears it otherwise.
+// skipsKswapdNodes reports whether get_page_from_freelist leaves the nodes
+// whose kswapd is running for a second pass: only with several nodes, and
+// a reclaimer to ask.
+func (a *Allocator) skipsKswapdNodes() bool {
+	return len(a.nodes) > 1 && a.opts.SlowPath.Reclaim != nil
+}
+
+// setKswapdWatch sets watchKswapdNodes exactly when skipsKswapdNodes.
 func (a *Allocator) setKswapdWatch() {
-	if len(a.nodes) > 1 && a.opts.SlowPath.Reclaim != nil {
+	if a.skipsKswapdNodes() {
 		a.watch.Or(watchKswapdNodes)
 	} else {
 		a.watch.And(^watchKswapdNodes)
@@ -545,10 +551,10 @@ func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
 //
 // The common case is written out here, taken whole or not at all: nothing
 // watches (no hooks, no tracing, no Explain, no kswapd to skip on another
-// node: a.watch), no gfp scope, no kmem charge; order 0 (the order-0 shortcut of zone_watermark_fast is the
-// whole check), whose preferred zone is above its high watermark and not
-// boosted, whose pcp lock is free (pcp_spin_trylock) and whose pcp list
-// has a block. That is exactly what get_page_from_freelist and
+// node: a.watch), no gfp scope, no kmem charge; order 0 (the order-0
+// shortcut of zone_watermark_fast is the whole check), whose preferred
+// zone is above its high watermark and not boosted, whose pcp lock is free
+// (pcp_spin_trylock) and whose pcp list has a block. That is exactly what get_page_from_freelist and
 // rmqueue_pcplist do for the first zone when those hold; in every other
 // case nothing has changed when allocSlow takes the request. It is one
 // function, as the kernel inlines its fast path: every call costs on the
@@ -812,7 +818,7 @@ func (a *Allocator) getPageFromFreelist(ac *allocContext, mask gfp.Mask, order O
 		return 0, false
 	}
 	r := a.opts.SlowPath.Reclaim
-	skipKswapd := len(a.nodes) > 1 && r != nil
+	skipKswapd := a.skipsKswapdNodes()
 	skipped := false
 retry:
 	noFallback := af&allocNoFragment != 0

@@ -20,8 +20,8 @@ package zone
 // pages once they are written, as the machine is used.
 //
 // Right after boot every block is whole, so a 64 GiB machine costs 16 MiB
-// of owner bytes (untouched) and a few hundred KiB besides; a fully split
-// region costs 10 bytes a page.
+// of owner bytes (zero, backed by the host as they are written) and a few
+// hundred KiB besides; a fully split region costs 10 bytes a page.
 //
 // The two bytes are separate so that the Go race detector and the
 // kernel's locking agree: the buddy state is the zone lock's; the owner

@@ -75,16 +75,32 @@ type ReplayReport struct {
 	// ByKind counts the event lines per tracepoint (perfscript.Other for
 	// the tracepoints a replay does not act on, such as vmscan's).
 	ByKind [perfscript.NrKinds]int64
-	// Replayed counts the events made again: allocations and frees.
-	Replayed int64
-	// Unpaired counts frees of blocks the capture never saw allocated
-	// (allocated before it started): skipped. Reallocated counts
-	// allocations of a recorded pfn still held here, whose free the
-	// capture lost: the held block is freed first. NilFrees counts
-	// kfree(NULL) (traced before kfree's NULL check). Skipped counts
-	// events a replay does not act on (mm_page_alloc_zone_locked,
-	// mm_page_pcpu_drain, and anything else).
-	Unpaired, Reallocated, NilFrees, Skipped int64
+	// Every event is counted once in one of Replayed, Refused, Unpaired,
+	// Batched, NilFrees and Skipped, which add up to Events.
+	//
+	// Replayed counts the events made again: allocations (those that
+	// failed here included) and frees. Refused counts allocations whose
+	// recorded values cannot be made (a gfp_flags text that is not a
+	// mask, a pfn beyond MAX_PHYSMEM_BITS); they are listed in Failures
+	// too. Unpaired counts frees of blocks the capture never saw
+	// allocated (allocated before it started): skipped. Batched counts
+	// the mm_page_free_batched events of pages whose mm_page_free came
+	// first: free_unref_folios traces each folio twice, once as
+	// __free_pages_prepare frees it and once as it commits the batch, and
+	// the block was freed at the first. NilFrees counts kfree(NULL)
+	// (traced before kfree's NULL check). Skipped counts events a replay
+	// does not act on (mm_page_alloc_zone_locked, mm_page_pcpu_drain, a
+	// failed alloc_vmap_area, and anything else).
+	Replayed, Refused, Unpaired, Batched, NilFrees, Skipped int64
+	// Reallocated counts allocations of a recorded pfn (or object) still
+	// held here, whose free the capture lost: the held block is freed
+	// first. Those frees are not events of the capture.
+	Reallocated int64
+	// UnknownFlags counts, per flag name the modelled kernel lacks (a
+	// capture of another kernel version or configuration), the
+	// allocations whose gfp_flags named it. They are made with the bits of
+	// the names it knows.
+	UnknownFlags map[string]int64
 	// Failures lists the allocations that failed here, by kind, mask and
 	// order, most frequent first.
 	Failures []ReplayFailure
@@ -191,7 +207,7 @@ type replayer struct {
 	rep *ReplayReport
 
 	tasks    map[int]*memalloc.Task
-	comms    map[int]string // each recorded thread's comm
+	comms    map[int]string // each recorded thread's comm, as last seen
 	lastTID  int
 	lastTask *memalloc.Task
 	nrCPUs   int
@@ -200,6 +216,11 @@ type replayer struct {
 	// spans index.
 	text  []byte
 	pages pfnTable
+	// freed holds, per recorded CPU, the pfns its last mm_page_free
+	// events named, for the mm_page_free_batched events that echo them.
+	freed []freeEchoes
+	// unknownNames caches the unknown flag names per gfp_flags text.
+	unknownNames map[string][]string
 	// prefetched is prefetch's result, kept so that its loads are made.
 	prefetched uint64
 	objects    map[uint64]replayObject
@@ -224,17 +245,23 @@ type replayer struct {
 // and makes every recorded allocation and free again on this machine.
 // perf's default line is read, and the variants of a capture recorded
 // with -g (the callchain under each event is skipped) or printed with
-// -F +pid or -F -comm.
+// -F +pid, -F -cpu or -F -comm. A thread whose comm changes (exec) is
+// renamed.
 // Events it cannot pair (a free of a block allocated before the capture
 // started) are counted and skipped; a line not of perf's shape is counted
 // and skipped; allocations that fail here are counted by mask and order.
+// A gfp_flags naming flags the modelled kernel lacks (another version's
+// or configuration's) is made with the flags it knows, and the others
+// are counted by name.
 // Only a read error of r, a simulated panic (the machine is dead) or a
 // Close of the machine (ErrClosed, at the end of the block being
 // replayed) ends a replay early. The blocks the capture left allocated
 // stay allocated.
 //
 // Replayed: kmem:mm_page_alloc, mm_page_free and mm_page_free_batched
-// (made with AllocPages and FreePages; a batched free is freed alone);
+// (made with AllocPages and FreePages; a batched free that follows the
+// mm_page_free of its page, as free_unref_folios traces both, is counted
+// as that free's, and one that does not is freed alone);
 // kmem:kmalloc, kfree, kmem_cache_alloc and kmem_cache_free (a cache the
 // machine lacks is created with the recorded object size); and
 // vmalloc:alloc_vmap_area / free_vmap_area_noflush, each area made as a
@@ -312,7 +339,7 @@ func (rp *replayer) run(r io.Reader) error {
 		r = bar
 	}
 	var last int64
-	commTID := -1
+	commTID, comm := -1, ""
 	err := replayPipeline(r, func(b *replayBlock) bool {
 		base := int(rp.rep.Lines)
 		rp.rep.Lines += int64(b.lines)
@@ -338,12 +365,8 @@ func (rp *replayer) run(r io.Reader) error {
 				rp.sample(ev.Time)
 				rp.nextSample = ev.Time + int64(rp.cfg.sampleEvery)
 			}
-			if ev.TID != commTID {
-				// A thread's comm is the one of its first event.
-				if _, ok := rp.comms[ev.TID]; !ok {
-					rp.comms[ev.TID] = recordedComm(ev, b.text)
-				}
-				commTID = ev.TID
+			if ev.TID != commTID || (ev.Comm.n != 0 && string(ev.Comm.bytes(b.text)) != comm) {
+				commTID, comm = ev.TID, rp.comm(ev, b.text)
 			}
 			rp.event(ev)
 			last = ev.Time
@@ -391,6 +414,25 @@ func (rp *replayer) prefetch(evs []replayEvent) {
 	rp.prefetched = sum // a use, so the loads are kept
 }
 
+// comm returns the comm the capture gives ev's thread, noting it. A
+// thread whose comm changes (exec, or prctl(PR_SET_NAME)) is renamed, as
+// perf's COMM records rename it between two of its events; a line without
+// a comm (perf script -F -comm) keeps the thread's name.
+//
+// Kernel: fs/exec.c:__set_task_comm().
+func (rp *replayer) comm(ev *replayEvent, text []byte) string {
+	old, ok := rp.comms[ev.TID]
+	if ok && (ev.Comm.n == 0 || string(ev.Comm.bytes(text)) == old) {
+		return old
+	}
+	name := recordedComm(ev, text)
+	rp.comms[ev.TID] = name
+	if t := rp.tasks[ev.TID]; t != nil {
+		t.SetComm(name)
+	}
+	return name
+}
+
 // recordedComm returns the comm a capture gives ev's thread; a capture
 // printed without comms (perf script -F -comm) gets the name perf gives a
 // thread whose comm it never saw, ":TID".
@@ -415,7 +457,8 @@ func (rp *replayer) advance(at int64) {
 	}
 }
 
-// task returns the task standing for the recorded thread, on its CPU.
+// task returns the task standing for the recorded thread, on its recorded
+// CPU (modulo the machine's).
 func (rp *replayer) task(ev *replayEvent) *memalloc.Task {
 	t := rp.lastTask
 	if ev.TID != rp.lastTID {
@@ -426,7 +469,8 @@ func (rp *replayer) task(ev *replayEvent) *memalloc.Task {
 		}
 		rp.lastTID, rp.lastTask = ev.TID, t
 	}
-	if cpu := int(ev.CPU) % rp.nrCPUs; cpu != t.CPU() {
+	// A line without a CPU (-1) leaves the task where it is.
+	if cpu := int(ev.CPU) % rp.nrCPUs; cpu != t.CPU() && cpu >= 0 {
 		t.SetCPU(cpu)
 	}
 	return t
@@ -469,12 +513,12 @@ func (rp *replayer) event(ev *replayEvent) {
 }
 
 func (rp *replayer) pageAlloc(ev *replayEvent) {
-	mask := ev.Mask
-	if !ev.MaskOK {
-		rp.fail(ev, 0, int64(ev.Order), fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP.bytes(rp.text)))
+	mask, ok := rp.mask(ev, int64(ev.Order))
+	if !ok {
 		return
 	}
 	if ev.Addr >= maxRecordedPFN {
+		rp.rep.Refused++
 		rp.fail(ev, mask, int64(ev.Order), fmt.Errorf("%w: pfn %#x out of range", ErrInvalid, ev.Addr))
 		return
 	}
@@ -493,19 +537,112 @@ func (rp *replayer) pageAlloc(ev *replayEvent) {
 	rp.pages.insert(ev.Addr, newBlockSlot(uint64(p.PFN()), ev.Order))
 }
 
+// mask returns the mask ev's allocation is made with, noting the flag
+// names it lacks, and false (the event refused) when the recorded text is
+// not a mask.
+func (rp *replayer) mask(ev *replayEvent, sizeOrOrder int64) (gfp.Mask, bool) {
+	if ev.MaskOK && !ev.Unknown {
+		return ev.Mask, true
+	}
+	text := ev.GFP.bytes(rp.text)
+	if !ev.MaskOK {
+		rp.rep.Refused++
+		rp.fail(ev, 0, sizeOrOrder, fmt.Errorf("%w: gfp_flags %q is not a gfp mask", ErrInvalid, text))
+		return 0, false
+	}
+	names, ok := rp.unknownNames[string(text)]
+	if !ok {
+		_, names, _ = gfp.ParseKnown(string(text))
+		if rp.unknownNames == nil {
+			rp.unknownNames = map[string][]string{}
+		}
+		rp.unknownNames[string(text)] = names
+	}
+	if rp.rep.UnknownFlags == nil {
+		rp.rep.UnknownFlags = map[string]int64{}
+	}
+	for _, n := range names {
+		rp.rep.UnknownFlags[n]++
+	}
+	return ev.Mask, true
+}
+
 func (rp *replayer) pageFree(ev *replayEvent) {
 	i := rp.pages.lookup(ev.Addr)
-	if i < 0 {
-		rp.rep.Unpaired++
-		return
+	if ev.Kind == perfscript.PageFreeBatched {
+		if i < 0 && rp.echo(ev) {
+			rp.rep.Batched++
+			return
+		}
+	} else {
+		rp.echoes(int(ev.CPU)).push(ev.Addr)
+		if i >= 0 && rp.pages.ents[i].slot.order() != ev.Order {
+			// Not the block that was allocated: a part of a split one.
+			i = -1
+		}
 	}
-	if ev.Kind == perfscript.PageFree && rp.pages.ents[i].slot.order() != ev.Order {
-		// Not the block that was allocated: a part of a split one.
+	if i < 0 {
 		rp.rep.Unpaired++
 		return
 	}
 	rp.freeEntry(rp.task(ev), i)
 	rp.rep.Replayed++
+}
+
+// echo reports whether the batched free ev echoes an mm_page_free of its
+// page on its CPU: the batch's frees are traced in the order they were
+// prepared, so the ones before it that it skips had no batched echo and
+// are forgotten.
+//
+// Kernel: mm/page_alloc.c:free_unref_folios() (trace_mm_page_free in
+// __free_pages_prepare, then trace_mm_page_free_batched per folio).
+func (rp *replayer) echo(ev *replayEvent) bool {
+	return rp.echoes(int(ev.CPU)).take(ev.Addr)
+}
+
+// echoes returns the recorded CPU's free echoes.
+func (rp *replayer) echoes(cpu int) *freeEchoes {
+	cpu = min(max(cpu, 0), maxEchoCPUs-1)
+	if cpu >= len(rp.freed) {
+		rp.freed = append(rp.freed, make([]freeEchoes, cpu+1-len(rp.freed))...)
+	}
+	return &rp.freed[cpu]
+}
+
+// maxEchoCPUs bounds the recorded CPUs given their own free echoes; the
+// higher ones share the last.
+const maxEchoCPUs = 4096
+
+// freeEchoes is a ring of the pfns one CPU's last mm_page_free events
+// named, oldest first. free_unref_folios traces a batch of at most
+// PAGEVEC_SIZE (31) folios' frees before their batched events, and a few
+// frees from interrupts may fall between, so twice that is room enough.
+type freeEchoes struct {
+	pfns       [64]uint64
+	head, size int
+}
+
+// push remembers pfn, forgetting the oldest when the ring is full.
+func (e *freeEchoes) push(pfn uint64) {
+	if e.size == len(e.pfns) {
+		e.head = (e.head + 1) % len(e.pfns)
+		e.size--
+	}
+	e.pfns[(e.head+e.size)%len(e.pfns)] = pfn
+	e.size++
+}
+
+// take reports whether pfn is remembered, forgetting it and every older
+// pfn if so.
+func (e *freeEchoes) take(pfn uint64) bool {
+	for i := range e.size {
+		if e.pfns[(e.head+i)%len(e.pfns)] == pfn {
+			e.head = (e.head + i + 1) % len(e.pfns)
+			e.size -= i + 1
+			return true
+		}
+	}
+	return false
 }
 
 // freeEntry frees the block of the pfn table's entry i and empties it.
@@ -518,9 +655,8 @@ func (rp *replayer) freeEntry(t *memalloc.Task, i int) {
 }
 
 func (rp *replayer) slabAlloc(ev *replayEvent) {
-	mask := ev.Mask
-	if !ev.MaskOK {
-		rp.fail(ev, 0, -ev.Size, fmt.Errorf("%w: unknown gfp_flags %q", ErrInvalid, ev.GFP.bytes(rp.text)))
+	mask, ok := rp.mask(ev, -ev.Size)
+	if !ok {
 		return
 	}
 	t := rp.task(ev)
@@ -788,8 +924,20 @@ func (r *ReplayReport) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-32s %8d\n", k, r.ByKind[k])
 		}
 	}
-	fmt.Fprintf(&b, "skipped: %d unpaired frees, %d kfree(NULL), %d lost frees redone, %d events not replayed\n",
-		r.Unpaired, r.NilFrees, r.Reallocated, r.Skipped)
+	fmt.Fprintf(&b, "not replayed: %d unpaired frees, %d batched frees of pages mm_page_free freed, %d kfree(NULL), %d refused, %d other events; %d lost frees redone\n",
+		r.Unpaired, r.Batched, r.NilFrees, r.Refused, r.Skipped, r.Reallocated)
+	if len(r.UnknownFlags) > 0 {
+		names := make([]string, 0, len(r.UnknownFlags))
+		for n := range r.UnknownFlags {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		b.WriteString("gfp flags this kernel lacks, left out of the masks made:")
+		for _, n := range names {
+			fmt.Fprintf(&b, " %s (%d)", n, r.UnknownFlags[n])
+		}
+		b.WriteByte('\n')
+	}
 	fmt.Fprintf(&b, "held at the end: %d blocks (%d pages), %d slab objects, %d vmalloc areas\n",
 		r.LiveBlocks, r.LivePages, r.LiveObjects, r.LiveVmalloc)
 	if len(r.Failures) == 0 {

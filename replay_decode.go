@@ -37,14 +37,16 @@ type replayEvent struct {
 	Line, CPU int32
 	// Order is a page event's order, saturated to the int32 range.
 	Order int32
-	// Mask is the parsed gfp_flags; MaskOK false means gfp.Parse
-	// rejected the text, GFP.
-	Mask   gfp.Mask
-	Kind   perfscript.Kind
-	MaskOK bool
-	Failed bool
-	// Comm, GFP (set only when the mask was rejected) and Cache are runs
-	// of the block's text.
+	// Mask is the parsed gfp_flags, of the names the modelled kernel
+	// knows; MaskOK false means the text, GFP, is not a mask at all, and
+	// Unknown that it names flags the modelled kernel lacks.
+	Mask    gfp.Mask
+	Kind    perfscript.Kind
+	MaskOK  bool
+	Unknown bool
+	Failed  bool
+	// Comm, GFP (set only when the mask was rejected or names unknown
+	// flags) and Cache are runs of the block's text.
 	Comm, GFP, Cache span
 }
 
@@ -115,9 +117,11 @@ func newReplayDecoder() *replayDecoder {
 	return d
 }
 
+// maskParse is gfp.ParseKnown's verdict on a text: ok false for a syntax
+// error, unknown true when it named flags the modelled kernel lacks.
 type maskParse struct {
-	mask gfp.Mask
-	ok   bool
+	mask        gfp.Mask
+	ok, unknown bool
 }
 
 // mask parses a recorded gfp_flags text, once per distinct text.
@@ -127,8 +131,8 @@ func (d *replayDecoder) mask(b []byte) maskParse {
 	}
 	m, ok := d.masks[string(b)]
 	if !ok {
-		mask, err := gfp.Parse(string(b))
-		m = maskParse{mask, err == nil}
+		mask, unknown, err := gfp.ParseKnown(string(b))
+		m = maskParse{mask, err == nil, len(unknown) > 0}
 		d.masks[string(b)] = m
 	}
 	d.lastGFP = append(d.lastGFP[:0], b...)
@@ -156,8 +160,8 @@ func (d *replayDecoder) decode(b *replayBlock) {
 		}
 		if ev.GFP != nil {
 			m := d.mask(ev.GFP)
-			re.Mask, re.MaskOK = m.mask, m.ok
-			if !m.ok {
+			re.Mask, re.MaskOK, re.Unknown = m.mask, m.ok, m.unknown
+			if !m.ok || m.unknown {
 				re.GFP = spanOf(b.text, ev.GFP)
 			}
 		}

@@ -34,16 +34,18 @@ func readTrace(tb testing.TB, name string) []byte {
 // machine's invariants intact.
 func TestReplayPageCaptures(t *testing.T) {
 	for _, c := range []struct {
-		name              string
-		allocs, unpaired  int64
-		reallocated, live int64
+		name                      string
+		allocs, unpaired, batched int64
+		reallocated, live         int64
 	}{
-		// The counts follow from the captures themselves (an awk pass
-		// over the text gives the same): allocations, frees of blocks
-		// allocated before the capture, allocations of a pfn whose free
-		// was lost, blocks held at the end.
-		{"page_anon_mmap.perf.txt.gz", 33246, 33094, 1, 108},
-		{"page_tar_xz.perf.txt.gz", 57841, 33482, 2172, 15422},
+		// The counts follow from the captures themselves (a script
+		// pairing the text's events gives the same): allocations, frees
+		// of blocks allocated before the capture, mm_page_free_batched
+		// events echoing an mm_page_free on their CPU, allocations of a
+		// pfn whose free was lost, blocks held at the end. Every batched
+		// event of these captures echoes one.
+		{"page_anon_mmap.perf.txt.gz", 33246, 77, 33017, 1, 108},
+		{"page_tar_xz.perf.txt.gz", 57841, 390, 33092, 2172, 15422},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newSystem(t, mmsim.DefaultConfig())
@@ -53,10 +55,12 @@ func TestReplayPageCaptures(t *testing.T) {
 			require.Equal(t, c.allocs, rep.ByKind[perfscript.PageAlloc])
 			require.Empty(t, rep.Failures)
 			require.Equal(t, c.unpaired, rep.Unpaired)
+			require.Equal(t, c.batched, rep.Batched)
 			require.Equal(t, c.reallocated, rep.Reallocated)
 			require.Equal(t, c.live, rep.LiveBlocks)
 			frees := rep.ByKind[perfscript.PageFree] + rep.ByKind[perfscript.PageFreeBatched]
-			require.Equal(t, c.allocs+frees-c.unpaired, rep.Replayed)
+			require.Equal(t, c.allocs+frees-c.unpaired-c.batched, rep.Replayed)
+			requireEventsAddUp(t, rep)
 			require.NotEmpty(t, rep.Samples)
 			require.NoError(t, s.CheckInvariants())
 			var text bytes.Buffer
@@ -64,6 +68,19 @@ func TestReplayPageCaptures(t *testing.T) {
 			require.Contains(t, text.String(), "failures: none")
 		})
 	}
+}
+
+// requireEventsAddUp checks that every event of a replay is counted once.
+func requireEventsAddUp(t *testing.T, rep *mmsim.ReplayReport) {
+	t.Helper()
+	require.Equal(t, rep.Events, rep.Replayed+rep.Refused+rep.Unpaired+rep.Batched+rep.NilFrees+rep.Skipped,
+		"replayed %d refused %d unpaired %d batched %d nil %d skipped %d",
+		rep.Replayed, rep.Refused, rep.Unpaired, rep.Batched, rep.NilFrees, rep.Skipped)
+	var byKind int64
+	for _, n := range rep.ByKind {
+		byKind += n
+	}
+	require.Equal(t, rep.Events, byKind)
 }
 
 // TestReplaySlabCapture replays the head of the slab capture: kmalloc,
@@ -79,6 +96,7 @@ func TestReplaySlabCapture(t *testing.T) {
 	require.Positive(t, rep.ByKind[perfscript.AllocVmapArea])
 	require.Empty(t, rep.Failures)
 	require.Positive(t, rep.LiveObjects)
+	requireEventsAddUp(t, rep)
 	require.NoError(t, s.CheckInvariants())
 }
 
@@ -99,35 +117,56 @@ func TestReplayPressure(t *testing.T) {
 	var text bytes.Buffer
 	require.NoError(t, rep.WriteText(&text))
 	require.Contains(t, text.String(), "× kmem:mm_page_alloc order:")
+	requireEventsAddUp(t, rep)
 	require.NoError(t, s.CheckInvariants())
 }
 
-// TestReplayBadInput: malformed lines and unknown masks are counted, never
-// fatal; a nil reader and a bad option are errors; a read error ends the
-// replay with that error.
+// TestReplayBadInput: malformed lines and masks are counted, never fatal;
+// a mask naming flags this kernel lacks is made with the rest; a nil
+// reader and a bad option are errors; a read error ends the replay with
+// that error.
 func TestReplayBadInput(t *testing.T) {
 	s := newSystem(t, mmsim.DefaultConfig())
 	text := strings.Join([]string{
 		"# header",
 		"garbage line",
-		"sh 1 [000] 1.000000: kmem:mm_page_alloc: page=0x10 pfn=0x10 order=0 migratetype=0 gfp_flags=GFP_BOGUS",
+		"sh 1 [000] 1.000000: kmem:mm_page_alloc: page=0x10 pfn=0x10 order=0 migratetype=0 gfp_flags=GFP_KERNEL||__GFP_ZERO",
+		"sh 1 [000] 1.000000: kmem:mm_page_alloc: page=0x14 pfn=0x14 order=0 migratetype=0 gfp_flags=GFP_KERNEL|__GFP_BOGUS",
+		"sh 1 [000] 1.000000: kmem:mm_page_alloc: page=0x15 pfn=0x15 order=0 migratetype=0 gfp_flags=__GFP_BOGUS|GFP_ATOMIC|__GFP_SKIP_KASAN",
+		"sh 1 [000] 1.000000: kmem:mm_page_alloc: page=0x16 pfn=0x16000000000 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
 		"sh 1 [000] 1.000001: kmem:mm_page_alloc: page=0x11 pfn=0x11 order=11 migratetype=0 gfp_flags=GFP_KERNEL|__GFP_NOWARN",
 		"sh 1 [000] 1.000002: kmem:mm_page_free: page=0x12 pfn=0x12 order=0",
 		"sh 1 [000] 1.000003: kmem:mm_page_alloc: page=0x13 pfn=0x13 order=2 migratetype=0 gfp_flags=GFP_KERNEL",
 		"sh 1 [000] 1.000004: kmem:mm_page_free: page=0x13 pfn=0x13 order=1",
 		"sh 1 [000] 1.000005: kmem:mm_page_free: page=0x13 pfn=0x13 order=2",
+		"sh 1 [000] 1.000005: kmem:mm_page_free_batched: page=0x13 pfn=0x13 order=0",
+		"sh 1 [001] 1.000005: kmem:mm_page_free_batched: page=0x12 pfn=0x12 order=0",
+		"sh 1 [000] 1.000005: kmem:mm_page_free: page=0x14 pfn=0x14 order=0",
+		"sh 1 [000] 1.000005: kmem:mm_page_free_batched: page=0x15 pfn=0x15 order=0",
+		"sh 1 [000] 1.000005: kmem:mm_page_free_batched: page=0x14 pfn=0x14 order=0",
 		"sh 1 [000] 1.000006: kmem:kfree: call_site=x+0x1 ptr=(nil)",
 		"sh 1 [000] 1.000007: vmscan:mm_vmscan_kswapd_wake: nid=0 zid=2 order=0",
 	}, "\n")
 	rep, err := s.Replay(strings.NewReader(text), mmsim.ReplayProgress(nil))
 	require.NoError(t, err)
 	require.EqualValues(t, 1, rep.Malformed)
-	require.EqualValues(t, 8, rep.Events)
-	require.EqualValues(t, 2, rep.Unpaired) // a free never allocated; a wrong-order free
+	require.EqualValues(t, 16, rep.Events)
+	// A free never allocated; a wrong-order free; a batched free on
+	// another CPU than its mm_page_free (the one on CPU 0 is its echo).
+	require.EqualValues(t, 3, rep.Unpaired)
+	// 0x13's echo; 0x14's, after 0x15's batched free (a real free: no
+	// mm_page_free came first) and 0x14's own mm_page_free.
+	require.EqualValues(t, 2, rep.Batched)
 	require.EqualValues(t, 1, rep.NilFrees)
 	require.EqualValues(t, 1, rep.Skipped)
-	require.Len(t, rep.Failures, 2)
+	require.EqualValues(t, 2, rep.Refused) // "||"; a pfn beyond MAX_PHYSMEM_BITS
+	require.Equal(t, map[string]int64{"__GFP_BOGUS": 2, "__GFP_SKIP_KASAN": 1}, rep.UnknownFlags)
+	requireEventsAddUp(t, rep)
+	require.Len(t, rep.Failures, 3)
 	require.Zero(t, rep.LiveBlocks)
+	var out bytes.Buffer
+	require.NoError(t, rep.WriteText(&out))
+	require.Contains(t, out.String(), "gfp flags this kernel lacks, left out of the masks made: __GFP_BOGUS (2) __GFP_SKIP_KASAN (1)\n")
 	require.NoError(t, s.CheckInvariants())
 
 	_, err = s.Replay(nil)
@@ -260,7 +299,7 @@ func TestReplayEventText(t *testing.T) {
 	}
 	for _, l := range []string{
 		"   my comm 1 [2] 55 [001] 2.000000: kmem:mm_page_alloc: page=0x10 pfn=0x10 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
-		"   my comm 1 [2] 55 [001] 2.000001: kmem:mm_page_alloc: page=0x11 pfn=0x11 order=0 migratetype=0 gfp_flags=GFP_KERNEL|__GFP_BOGUS",
+		"   my comm 1 [2] 55 [001] 2.000001: kmem:mm_page_alloc: page=0x11 pfn=0x11 order=0 migratetype=0 gfp_flags=GFP_KERNEL||__GFP_BOGUS",
 		"   my comm 1 [2] 55 [001] 2.000002: kmem:kmem_cache_alloc: call_site=f+0x1 ptr=0xffff888104cfa960 bytes_req=200 bytes_alloc=200 gfp_flags=GFP_KERNEL node=-1 accounted=false name=replay_test_cache",
 	} {
 		b.WriteString(l + "\n")
@@ -277,15 +316,40 @@ func TestReplayEventText(t *testing.T) {
 	require.NotEmpty(t, lines) // the first is the replayed page's; the cache's slab follows
 	require.True(t, strings.HasPrefix(strings.TrimLeft(lines[0], " "), "my comm 1 [2] "), lines[0])
 	require.Len(t, rep.Failures, 1)
-	require.Contains(t, rep.Failures[0].Err, `"GFP_KERNEL|__GFP_BOGUS"`)
+	require.Contains(t, rep.Failures[0].Err, `"GFP_KERNEL||__GFP_BOGUS"`)
 	var slabinfo bytes.Buffer
 	require.NoError(t, s.WriteSlabinfo(&slabinfo))
 	require.Contains(t, slabinfo.String(), "\nreplay_test_cache ")
 }
 
+// TestReplayExecRenames: a thread whose comm changes between two of its
+// events (exec) is one task, renamed: its later allocations carry the new
+// name.
+func TestReplayExecRenames(t *testing.T) {
+	text := strings.Join([]string{
+		"              sh 17034 [000]   432.858501: kmem:mm_page_alloc: page=0x10 pfn=0x10 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"             tar 17034 [000]   432.858502: kmem:mm_page_alloc: page=0x11 pfn=0x11 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"             tar 17034 [000]   432.858503: kmem:mm_page_free: page=0x10 pfn=0x10 order=0",
+		"              xz 17035 [000]   432.858504: kmem:mm_page_alloc: page=0x12 pfn=0x12 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"             tar 17034 [000]   432.858505: kmem:mm_page_alloc: page=0x13 pfn=0x13 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+	}, "\n")
+	s := newSystem(t, mmsim.DefaultConfig())
+	var comms []string
+	s.Trace(func(e mmsim.Event) {
+		if e.Kind == zone.EvPageAlloc {
+			comms = append(comms, strings.Fields(e.String())[0])
+		}
+	})
+	rep, err := s.Replay(strings.NewReader(text), mmsim.ReplayProgress(nil))
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Tasks)
+	require.Equal(t, []string{"sh", "tar", "xz", "tar"}, comms)
+	require.EqualValues(t, 5, rep.Replayed)
+}
+
 // TestReplayPerfVariants: a capture recorded with -g (a callchain under
-// each event, comms unpadded), one printed with -F +pid ("PID/TID") and
-// one with -F -comm replay like the plain one: no line is malformed, the
+// each event, comms unpadded), and ones printed with -F +pid ("PID/TID"),
+// -F -cpu or -F -comm replay like the plain one: no line is malformed, the
 // frees find their allocations, a thread without a comm is named as perf
 // names it.
 func TestReplayPerfVariants(t *testing.T) {
@@ -302,6 +366,11 @@ func TestReplayPerfVariants(t *testing.T) {
 		"pid/tid": {
 			alloc: "             tar   17030/17034   [000]   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=1 migratetype=1 gfp_flags=GFP_KERNEL",
 			free:  "             tar   17030/17034   [000]   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=1",
+			comm:  "tar",
+		},
+		"no cpu": {
+			alloc: "             tar 17034   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=1 migratetype=1 gfp_flags=GFP_KERNEL",
+			free:  "             tar 17034   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=1",
 			comm:  "tar",
 		},
 		"no comm": {

@@ -27,19 +27,43 @@ var (
 //
 // Kernel: the inverse of include/trace/events/mmflags.h:show_gfp_flags().
 func Parse(s string) (Mask, error) {
+	m, _, err := parse(s, false)
+	return m, err
+}
+
+// ParseKnown is Parse for text another kernel printed: a token naming no
+// flag of the modelled kernel (one added or renamed since, or one this
+// configuration compiles to 0, such as __GFP_SKIP_KASAN) does not fail
+// the parse but is returned in unknown, in the order met, and the mask
+// holds the bits of the tokens it knows. Only a syntax error is an error.
+//
+// Kernel: the inverse of include/trace/events/mmflags.h:show_gfp_flags().
+func ParseKnown(s string) (m Mask, unknown []string, err error) {
+	return parse(s, true)
+}
+
+// parse is Parse, collecting unknown names in unknown when lenient.
+func parse(s string, lenient bool) (Mask, []string, error) {
 	if strings.TrimSpace(s) == "none" {
-		return 0, nil
+		return 0, nil, nil
 	}
-	var m Mask
+	var (
+		m       Mask
+		unknown []string
+	)
 	for rest := s; ; {
 		tok, tail, more := strings.Cut(rest, "|")
-		v, err := parseToken(strings.TrimSpace(tok))
-		if err != nil {
-			return 0, fmt.Errorf("parsing gfp mask %q: %w", s, err)
+		tok = strings.TrimSpace(tok)
+		v, err := parseToken(tok)
+		switch {
+		case lenient && errors.Is(err, ErrUnknownFlag):
+			unknown = append(unknown, tok)
+		case err != nil:
+			return 0, nil, fmt.Errorf("parsing gfp mask %q: %w", s, err)
 		}
 		m |= v
 		if !more {
-			return m, nil
+			return m, unknown, nil
 		}
 		rest = tail
 	}

@@ -139,6 +139,38 @@ func TestParse(t *testing.T) {
 	})
 }
 
+// TestParseKnown reads text another kernel printed: unknown names are
+// set aside, known ones and numbers kept, syntax errors still refused.
+func TestParseKnown(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      string
+		want    gfp.Mask
+		unknown []string
+		err     error
+	}{
+		{"all known", "GFP_KERNEL|__GFP_ZERO", gfp.Kernel | gfp.Zero, nil, nil},
+		{"none", "none", 0, nil, nil},
+		{"a future flag", "GFP_KERNEL|__GFP_FUTURE|__GFP_COMP", gfp.Kernel | gfp.Comp, []string{"__GFP_FUTURE"}, nil},
+		{"an unconfigured flag and a hex rest", "GFP_HIGHUSER_MOVABLE|__GFP_SKIP_KASAN|0x200",
+			gfp.HighUserMovable | 0x200, []string{"__GFP_SKIP_KASAN"}, nil},
+		{"only unknown", "__GFP_A | __GFP_B", 0, []string{"__GFP_A", "__GFP_B"}, nil},
+		{"an empty token", "GFP_KERNEL||__GFP_FUTURE", 0, nil, gfp.ErrSyntax},
+		{"a bad number", "__GFP_FUTURE|0xg", 0, nil, gfp.ErrSyntax},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, unknown, err := gfp.ParseKnown(tc.in)
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got, "got %s", got)
+			require.Equal(t, tc.unknown, unknown)
+		})
+	}
+}
+
 // TestParseRoundTripsEveryBitPair prints and parses back every mask of one or
 // two bits, and every composite with every bit.
 func TestParseRoundTripsEveryBitPair(t *testing.T) {

@@ -20,17 +20,19 @@ const TaskCommLen = 16
 //
 // A Task belongs to one goroutine at a time, its owner: the methods that
 // change it (SaveFlags, Restore and the Save* helpers, SetCPU,
-// SaveAllocTag, RestoreAllocTag) and the ones that read what only the
-// owner keeps (GFPContext, Err, AllocTag) may be called only by the owner.
+// SaveAllocTag, RestoreAllocTag, SetComm) and the ones that read what only
+// the owner keeps (GFPContext, Err, AllocTag) may be called only by the
+// owner.
 // Handing a Task to another goroutine transfers it. Flags, Comm and PID may
 // be read from any goroutine, as the kernel reads another task's flags.
 // Under the invariants build tag, concurrent use by two goroutines panics.
 //
 // Kernel: include/linux/sched.h:struct task_struct.
 type Task struct {
-	// comm is the task's name, at most TaskCommLen-1 bytes.
-	// Invariant: immutable after NewTask.
-	comm string
+	// comm is the task's name, at most TaskCommLen-1 bytes. Only the
+	// owner writes it (SetComm); it is atomic so that other goroutines may
+	// read it, as the kernel's get_task_comm reads another task's.
+	comm atomic.Pointer[string]
 	// pid is the task's id. Invariant: immutable after NewTask.
 	pid int
 
@@ -111,7 +113,8 @@ func NewTaskWith(name string, opts ...TaskOption) *Task {
 	if len(name) > TaskCommLen-1 {
 		name = name[:TaskCommLen-1]
 	}
-	t := &Task{comm: name}
+	t := &Task{}
+	t.comm.Store(&name)
 	for _, o := range opts {
 		o(t)
 	}
@@ -119,8 +122,23 @@ func NewTaskWith(name string, opts ...TaskOption) *Task {
 	return t
 }
 
-// Comm returns the task's name. Kernel: include/linux/sched.h:task_struct.comm.
-func (t *Task) Comm() string { return t.comm }
+// Comm returns the task's name. It may be called from any goroutine.
+//
+// Kernel: include/linux/sched.h:task_struct.comm, get_task_comm().
+func (t *Task) Comm() string { return *t.comm.Load() }
+
+// SetComm renames the task, cutting name to TaskCommLen-1 bytes, as exec
+// and prctl(PR_SET_NAME) do.
+//
+// Kernel: fs/exec.c:__set_task_comm().
+func (t *Task) SetComm(name string) {
+	t.enter()
+	defer t.exit()
+	if len(name) > TaskCommLen-1 {
+		name = name[:TaskCommLen-1]
+	}
+	t.comm.Store(&name)
+}
 
 // PID returns the task's pid. Kernel: include/linux/sched.h:task_struct.pid.
 func (t *Task) PID() int { return t.pid }
@@ -179,7 +197,7 @@ func (t *Task) AllocTag() any { return t.allocTag }
 func (t *Task) Err() error { return t.err }
 
 // String returns "comm[pid]".
-func (t *Task) String() string { return t.comm + "[" + strconv.Itoa(t.pid) + "]" }
+func (t *Task) String() string { return t.Comm() + "[" + strconv.Itoa(t.pid) + "]" }
 
 // enter and exit bracket a method that only the owner may call. Under the
 // invariants tag they panic when a second goroutine is inside one at the same

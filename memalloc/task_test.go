@@ -65,6 +65,17 @@ func TestNewTask(t *testing.T) {
 	require.Equal(t, memalloc.PFKthread|memalloc.PFKswapd|memalloc.PFMemalloc, k.Flags())
 	k.SetCPU(0)
 	require.Zero(t, k.CPU())
+
+	// exec renames the task, to at most 15 bytes; readers on other
+	// goroutines see one name or the other (the race detector checks).
+	sh := memalloc.NewTaskWith("sh", memalloc.WithPID(7))
+	done := make(chan string)
+	go func() { done <- sh.Comm() }()
+	sh.SetComm("tar")
+	require.Contains(t, []string{"sh", "tar"}, <-done)
+	require.Equal(t, "tar[7]", sh.String())
+	sh.SetComm("systemd-journald-worker")
+	require.Equal(t, "systemd-journal", sh.Comm())
 }
 
 // TestTaskContext checks that a context carries the task itself.

@@ -18,7 +18,7 @@
 // "TID [CPU]" pair, and FIELDS are the event's print fmt: key=value pairs,
 // except alloc_vmap_area's "va_start: N". perf pads COMM to 16 columns,
 // except above a callchain; with -F +pid it prints "PID/TID" for TID; with
-// -F -comm no COMM. All three are read.
+// -F -comm no COMM; with -F -cpu no "[CPU]". All four are read.
 //
 // Kernel: include/trace/events/kmem.h, include/trace/events/vmalloc.h
 // (the print formats); tools/perf/builtin-script.c (the line).
@@ -121,7 +121,7 @@ type Event struct {
 	Name []byte // "kmem:mm_page_alloc"
 	Comm []byte // the task's comm; may hold blanks
 	TID  int
-	CPU  int
+	CPU  int   // -1 when the line has no "[CPU]" (perf script -F -cpu)
 	Time int64 // nanoseconds since boot
 
 	// The page events: pfn, order, migratetype (-1 when the event has
@@ -361,7 +361,7 @@ func parseLine(b []byte, ev *Event, skip uint32) error {
 	for from := 0; ; {
 		k := bytes.IndexByte(b[from:], '[')
 		if k < 0 {
-			return fmt.Errorf("%w: no \"TID [CPU] TIME:\" fields", ErrMalformed)
+			break
 		}
 		k += from
 		from = k + 1
@@ -369,6 +369,10 @@ func parseLine(b []byte, ev *Event, skip uint32) error {
 			return ev.body(rest, skip)
 		}
 	}
+	if rest, ok := ev.headNoCPU(b); ok {
+		return ev.body(rest, skip)
+	}
+	return fmt.Errorf("%w: no \"TID [CPU] TIME:\" fields", ErrMalformed)
 }
 
 // reset clears what a previous line set: every field a Kind may set.
@@ -382,35 +386,8 @@ func (ev *Event) reset() {
 // follows the timestamp's colon. It scans with plain loops: the fields are
 // short, and a call per field would cost more than the scan.
 func (ev *Event) head(b []byte, k int) ([]byte, bool) {
-	j := k - 1
-	for j >= 0 && b[j] == ' ' {
-		j--
-	}
-	// The TID's digits, read from the last.
-	d := j
-	var tid, scale int64 = 0, 1
-	for d >= 0 && isDigit(b[d]) && j-d < 18 {
-		tid += int64(b[d]-'0') * scale
-		scale *= 10
-		d--
-	}
-	if d == j || j == k-1 {
-		return nil, false
-	}
-	if d >= 0 && b[d] == '/' {
-		// perf's "PID/TID" (perf script -F +pid): the TID is the second.
-		e := d - 1
-		for e >= 0 && isDigit(b[e]) && d-e < 18 {
-			e--
-		}
-		if e == d-1 {
-			return nil, false
-		}
-		d = e
-	}
-	// The TID follows the comm and a blank, or starts the line when perf
-	// printed no comm (-F -comm).
-	if d >= 0 && b[d] != ' ' {
+	tid, d, ok := tidBefore(b, k)
+	if !ok {
 		return nil, false
 	}
 	i := k + 1
@@ -433,13 +410,96 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 	for i < len(b) && b[i] == ' ' {
 		i++
 	}
-	// SECS.FRAC: — perf prints 6 fraction digits, 9 with --ns.
+	t, i, ok := timeAt(b, i)
+	if !ok {
+		return nil, false
+	}
+	ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), cpu, t, trimBlanks(b[:max(d, 0)])
+	return b[i+1:], true
+}
+
+// headNoCPU reads "COMM TID TIME:", the head of a line printed without
+// the CPU (perf script -F -cpu, or a field list without cpu): the first
+// colon that ends a timestamp preceded by a blank and a TID. Its CPU is
+// -1.
+func (ev *Event) headNoCPU(b []byte) ([]byte, bool) {
+	for from := 0; ; {
+		c := bytes.IndexByte(b[from:], ':')
+		if c < 0 {
+			return nil, false
+		}
+		c += from
+		from = c + 1
+		// The timestamp's first digit: back over digits and one dot.
+		s, dot := c, false
+		for s > 0 && (isDigit(b[s-1]) || b[s-1] == '.' && !dot) {
+			dot = dot || b[s-1] == '.'
+			s--
+		}
+		if s == c || s == 0 || b[s-1] != ' ' {
+			continue
+		}
+		tid, d, ok := tidBefore(b, s)
+		if !ok {
+			continue
+		}
+		t, i, ok := timeAt(b, s)
+		if !ok || i != c {
+			continue
+		}
+		ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), -1, t, trimBlanks(b[:max(d, 0)])
+		return b[c+1:], true
+	}
+}
+
+// tidBefore reads the TID that ends at the blanks before b[k]: "TID" or
+// perf's "PID/TID" (perf script -F +pid), which follows the comm and a
+// blank or starts the line (-F -comm). It returns the TID and the index of
+// the blank before it, -1 at the line's start.
+func tidBefore(b []byte, k int) (tid int64, d int, ok bool) {
+	j := k - 1
+	for j >= 0 && b[j] == ' ' {
+		j--
+	}
+	// The TID's digits, read from the last.
+	d = j
+	scale := int64(1)
+	for d >= 0 && isDigit(b[d]) && j-d < 18 {
+		tid += int64(b[d]-'0') * scale
+		scale *= 10
+		d--
+	}
+	if d == j || j == k-1 {
+		return 0, 0, false
+	}
+	if d >= 0 && b[d] == '/' {
+		// "PID/TID": the TID is the second.
+		e := d - 1
+		for e >= 0 && isDigit(b[e]) && d-e < 18 {
+			e--
+		}
+		if e == d-1 {
+			return 0, 0, false
+		}
+		d = e
+	}
+	if d >= 0 && b[d] != ' ' {
+		return 0, 0, false
+	}
+	return tid, d, true
+}
+
+// timeAt reads perf's timestamp "SECS[.FRAC]" at b[i:], which a colon
+// must follow, returning it in nanoseconds and the colon's index. perf
+// prints 6 fraction digits, 9 with --ns.
+func timeAt(b []byte, i int) (ns int64, colon int, ok bool) {
 	var secs int64
-	for n = 0; i < len(b) && isDigit(b[i]) && n < 12; i, n = i+1, n+1 {
+	n := 0
+	for ; i < len(b) && isDigit(b[i]) && n < 12; i, n = i+1, n+1 {
 		secs = secs*10 + int64(b[i]-'0')
 	}
 	if n == 0 || i >= len(b) {
-		return nil, false
+		return 0, 0, false
 	}
 	var frac int64
 	if b[i] == '.' {
@@ -449,7 +509,7 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 			// "00dddddd" (i-2 holds a seconds digit and the dot).
 			v, ok := eightDigits(binary.LittleEndian.Uint64(b[i-2:])&^0xffff | 0x3030)
 			if !ok {
-				return nil, false
+				return 0, 0, false
 			}
 			frac, i = int64(v)*1000, i+6
 		} else {
@@ -457,7 +517,7 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 				frac = frac*10 + int64(b[i]-'0')
 			}
 			if n == 0 {
-				return nil, false
+				return 0, 0, false
 			}
 			for ; n < 9; n++ {
 				frac *= 10
@@ -465,10 +525,9 @@ func (ev *Event) head(b []byte, k int) ([]byte, bool) {
 		}
 	}
 	if i >= len(b) || b[i] != ':' {
-		return nil, false
+		return 0, 0, false
 	}
-	ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), cpu, secs*1e9+frac, trimBlanks(b[:max(d, 0)])
-	return b[i+1:], true
+	return secs*1e9 + frac, i, true
 }
 
 // body reads "SUBSYS:EVENT: FIELDS".

@@ -50,6 +50,16 @@ func TestParseLineEachKind(t *testing.T) {
 		// perf script -F -comm: the line starts with the TID.
 		{"  17034 [001]   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
 			Event{Kind: PageFree, Comm: []byte{}, TID: 17034, CPU: 1, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
+		// perf script -F -cpu: no "[CPU]"; a comm's own colon and digits
+		// ("u8:2") are not the timestamp's.
+		{"    kworker/u8:2 17034   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+			Event{Kind: PageFree, Comm: []byte("kworker/u8:2"), TID: 17034, CPU: -1, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
+		// Neither comm nor CPU, and PID/TID.
+		{"  17030/17034     432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+			Event{Kind: PageFree, Comm: []byte{}, TID: 17034, CPU: -1, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
+		// A "[" in the comm of a line without CPU.
+		{"   Web [Content] 1 7 55.5: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+			Event{Kind: PageFree, Comm: []byte("Web [Content] 1"), TID: 7, CPU: -1, Time: 55500000000, PFN: 1, Migratetype: -1}},
 	}
 	for _, c := range cases {
 		var ev Event
@@ -71,6 +81,11 @@ func TestParseLineMalformed(t *testing.T) {
 		"sh 12 [000] 1.0: nocolon",
 		"sh /12 [000] 1.0: kmem:mm_page_free: pfn=0x1 order=0",
 		"sh 1x/12 [000] 1.0: kmem:mm_page_free: pfn=0x1 order=0",
+		"sh 12 1.0 kmem:mm_page_free: pfn=0x1 order=0",
+		"sh 12 1.0.1: kmem:mm_page_free: pfn=0x1 order=0",
+		"sh12 1.0: kmem:mm_page_free: pfn=0x1 order=0",
+		"sh x1 1.0: kmem:mm_page_free: pfn=0x1 order=0",
+		"sh 12 :1.0 kmem:mm_page_free: pfn=0x1 order=0",
 	} {
 		var ev Event
 		err := ParseLine([]byte(l), &ev)

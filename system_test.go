@@ -78,10 +78,16 @@ func TestConfigValidation(t *testing.T) {
 	cfg := mmsim.DefaultConfig()
 	cfg.CPUs = 0
 	cfg.Sysctl.WatermarkScaleFactor = 0
+	cfg.Sysctl.MinFreeKbytes = 1 << 31
+	cfg.Sysctl.WatermarkBoostFactor = 1 << 31
+	cfg.Sysctl.LowmemReserveRatio[1] = 1 << 31
 	cfg.Nodes[0].Zones[1].Managed = cfg.Nodes[0].Zones[1].Present + 1
 	_, err := mmsim.New(cfg)
 	require.ErrorIs(t, err, mmsim.ErrInvalid)
-	for _, want := range []string{"NrCPUs is 0", "WatermarkScaleFactor is 0", "want managed 782337 <= present 782336"} {
+	for _, want := range []string{"NrCPUs is 0", "WatermarkScaleFactor is 0", "want managed 782337 <= present 782336",
+		"MinFreeKbytes is 2147483648: want 0 (the boot rule) to 2147483647",
+		"WatermarkBoostFactor is 2147483648: want at most 2147483647",
+		"LowmemReserveRatio[1] (DMA32) is 2147483648: want 0 to 2147483647"} {
 		require.ErrorContains(t, err, want)
 	}
 }

@@ -722,7 +722,8 @@ func (a *Allocator) allocPages(t *memalloc.Task, mask gfp.Mask, order Order, rec
 	if mask.MobilityConflict() {
 		if rec != nil {
 			rec.addf(StepRefused, nil, "gfp_migratetype: __GFP_MOVABLE and __GFP_RECLAIMABLE together: VM_WARN_ON, "+
-				"and mmsim refuses the request (the kernel would index its lists out of bounds)")
+				"and mmsim refuses the request (the kernel would go on with MIGRATE_HIGHATOMIC, "+
+				"which order_to_pindex maps onto another order's pcp list)")
 		}
 		return Page{}, a.mobilityConflict(t, mask)
 	}
@@ -788,10 +789,11 @@ func (a *Allocator) clearPages(order Order) {
 }
 
 // mobilityConflict refuses a mask with both __GFP_MOVABLE and
-// __GFP_RECLAIMABLE. gfp_migratetype() fires VM_WARN_ON and returns 3, which
-// the kernel then uses to index its per-migratetype lists and fallback
-// table out of bounds; mmsim reports the WARN and refuses the request,
-// changing nothing.
+// __GFP_RECLAIMABLE. gfp_migratetype() fires VM_WARN_ON and returns 3,
+// MIGRATE_HIGHATOMIC, which no request may ask for: order_to_pindex maps
+// it onto the next order's Unmovable pcp list (an order-0 request would be
+// handed an order-1 block) and a fallback would read past the fallbacks
+// table. mmsim reports the WARN and refuses the request, changing nothing.
 //
 // Kernel: include/linux/gfp.h:gfp_migratetype() (VM_WARN_ON).
 func (a *Allocator) mobilityConflict(t *memalloc.Task, mask gfp.Mask) error {

@@ -3,6 +3,7 @@ package zone
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/mmsim/mmsim/gfp"
 )
@@ -219,8 +220,21 @@ func (c *Config) Validate() error {
 		bad("no zone has managed pages: nothing to allocate from")
 	}
 	s := c.Sysctl
-	if s.MinFreeKbytes < 0 {
-		bad("Sysctl.MinFreeKbytes is %d: want 0 (the boot rule) or more", s.MinFreeKbytes)
+	if s.MinFreeKbytes < 0 || s.MinFreeKbytes > math.MaxInt32 {
+		bad("Sysctl.MinFreeKbytes is %d: want 0 (the boot rule) to %d (an int, as the kernel's)", s.MinFreeKbytes, math.MaxInt32)
+	}
+	// The kernel's other int sysctls cannot exceed INT_MAX either.
+	for _, v := range []struct {
+		name string
+		v    int
+	}{
+		{"WatermarkBoostFactor", s.WatermarkBoostFactor},
+		{"PercpuPagelistHighFraction", s.PercpuPagelistHighFraction},
+		{"OvercommitRatio", s.OvercommitRatio},
+	} {
+		if v.v > math.MaxInt32 {
+			bad("Sysctl.%s is %d: want at most %d (an int, as the kernel's)", v.name, v.v, math.MaxInt32)
+		}
 	}
 	if s.WatermarkScaleFactor < 1 || s.WatermarkScaleFactor > 3000 {
 		bad("Sysctl.WatermarkScaleFactor is %d: want 1..3000", s.WatermarkScaleFactor)
@@ -229,8 +243,8 @@ func (c *Config) Validate() error {
 		bad("Sysctl.WatermarkBoostFactor is %d: want 0 or more", s.WatermarkBoostFactor)
 	}
 	for i, r := range s.LowmemReserveRatio {
-		if r < 0 {
-			bad("Sysctl.LowmemReserveRatio[%d] (%s) is %d: want 0 or more", i, gfp.ZoneType(i), r)
+		if r < 0 || r > math.MaxInt32 {
+			bad("Sysctl.LowmemReserveRatio[%d] (%s) is %d: want 0 to %d (an int, as the kernel's)", i, gfp.ZoneType(i), r, math.MaxInt32)
 		}
 	}
 	if s.OvercommitRatio < 0 {

@@ -339,7 +339,6 @@ func (rp *replayer) run(r io.Reader) error {
 		r = bar
 	}
 	var last int64
-	commTID, comm := -1, ""
 	err := replayPipeline(r, func(b *replayBlock) bool {
 		base := int(rp.rep.Lines)
 		rp.rep.Lines += int64(b.lines)
@@ -365,8 +364,8 @@ func (rp *replayer) run(r io.Reader) error {
 				rp.sample(ev.Time)
 				rp.nextSample = ev.Time + int64(rp.cfg.sampleEvery)
 			}
-			if ev.TID != commTID || (ev.Comm.n != 0 && string(ev.Comm.bytes(b.text)) != comm) {
-				commTID, comm = ev.TID, rp.comm(ev, b.text)
+			if ev.NewThread {
+				rp.comm(ev, b.text)
 			}
 			rp.event(ev)
 			last = ev.Time
@@ -414,23 +413,23 @@ func (rp *replayer) prefetch(evs []replayEvent) {
 	rp.prefetched = sum // a use, so the loads are kept
 }
 
-// comm returns the comm the capture gives ev's thread, noting it. A
-// thread whose comm changes (exec, or prctl(PR_SET_NAME)) is renamed, as
-// perf's COMM records rename it between two of its events; a line without
-// a comm (perf script -F -comm) keeps the thread's name.
+// comm notes the comm the capture gives ev's thread, at the first of a
+// run of its events. A thread whose comm changes (exec, or
+// prctl(PR_SET_NAME)) is renamed, as perf's COMM records rename it
+// between two of its events; a line without a comm (perf script -F -comm)
+// keeps the thread's name.
 //
 // Kernel: fs/exec.c:__set_task_comm().
-func (rp *replayer) comm(ev *replayEvent, text []byte) string {
+func (rp *replayer) comm(ev *replayEvent, text []byte) {
 	old, ok := rp.comms[ev.TID]
 	if ok && (ev.Comm.n == 0 || string(ev.Comm.bytes(text)) == old) {
-		return old
+		return
 	}
 	name := recordedComm(ev, text)
 	rp.comms[ev.TID] = name
 	if t := rp.tasks[ev.TID]; t != nil {
 		t.SetComm(name)
 	}
-	return name
 }
 
 // recordedComm returns the comm a capture gives ev's thread; a capture
@@ -513,9 +512,12 @@ func (rp *replayer) event(ev *replayEvent) {
 }
 
 func (rp *replayer) pageAlloc(ev *replayEvent) {
-	mask, ok := rp.mask(ev, int64(ev.Order))
-	if !ok {
-		return
+	mask := ev.Mask
+	if !ev.MaskOK || ev.Unknown {
+		var ok bool
+		if mask, ok = rp.mask(ev, int64(ev.Order)); !ok {
+			return
+		}
 	}
 	if ev.Addr >= maxRecordedPFN {
 		rp.rep.Refused++
@@ -537,13 +539,10 @@ func (rp *replayer) pageAlloc(ev *replayEvent) {
 	rp.pages.insert(ev.Addr, newBlockSlot(uint64(p.PFN()), ev.Order))
 }
 
-// mask returns the mask ev's allocation is made with, noting the flag
-// names it lacks, and false (the event refused) when the recorded text is
-// not a mask.
+// mask returns the mask ev's allocation is made with when its recorded
+// text is not all known flags: the known ones, noting the names it lacks;
+// or false (the event refused) when the text is not a mask.
 func (rp *replayer) mask(ev *replayEvent, sizeOrOrder int64) (gfp.Mask, bool) {
-	if ev.MaskOK && !ev.Unknown {
-		return ev.Mask, true
-	}
 	text := ev.GFP.bytes(rp.text)
 	if !ev.MaskOK {
 		rp.rep.Refused++
@@ -618,17 +617,21 @@ const maxEchoCPUs = 4096
 // PAGEVEC_SIZE (31) folios' frees before their batched events, and a few
 // frees from interrupts may fall between, so twice that is room enough.
 type freeEchoes struct {
-	pfns       [64]uint64
-	head, size int
+	pfns [echoRing]uint64
+	// head indexes the oldest; size counts the pfns held.
+	head, size uint
 }
+
+// echoRing is a freeEchoes' size, a power of two.
+const echoRing = 64
 
 // push remembers pfn, forgetting the oldest when the ring is full.
 func (e *freeEchoes) push(pfn uint64) {
-	if e.size == len(e.pfns) {
-		e.head = (e.head + 1) % len(e.pfns)
+	if e.size == echoRing {
+		e.head = (e.head + 1) % echoRing
 		e.size--
 	}
-	e.pfns[(e.head+e.size)%len(e.pfns)] = pfn
+	e.pfns[(e.head+e.size)%echoRing] = pfn
 	e.size++
 }
 
@@ -636,8 +639,8 @@ func (e *freeEchoes) push(pfn uint64) {
 // pfn if so.
 func (e *freeEchoes) take(pfn uint64) bool {
 	for i := range e.size {
-		if e.pfns[(e.head+i)%len(e.pfns)] == pfn {
-			e.head = (e.head + i + 1) % len(e.pfns)
+		if e.pfns[(e.head+i)%echoRing] == pfn {
+			e.head = (e.head + i + 1) % echoRing
 			e.size -= i + 1
 			return true
 		}
@@ -655,9 +658,12 @@ func (rp *replayer) freeEntry(t *memalloc.Task, i int) {
 }
 
 func (rp *replayer) slabAlloc(ev *replayEvent) {
-	mask, ok := rp.mask(ev, -ev.Size)
-	if !ok {
-		return
+	mask := ev.Mask
+	if !ev.MaskOK || ev.Unknown {
+		var ok bool
+		if mask, ok = rp.mask(ev, -ev.Size); !ok {
+			return
+		}
 	}
 	t := rp.task(ev)
 	if old, held := rp.objects[ev.Addr]; held {

@@ -3,6 +3,7 @@ package mmsim
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"math"
 	"sync"
@@ -45,6 +46,9 @@ type replayEvent struct {
 	MaskOK  bool
 	Unknown bool
 	Failed  bool
+	// NewThread says the event's TID or comm is not the previous event's
+	// in its block (the block's first event's always is).
+	NewThread bool
 	// Comm, GFP (set only when the mask was rejected or names unknown
 	// flags) and Cache are runs of the block's text.
 	Comm, GFP, Cache span
@@ -144,11 +148,15 @@ func (d *replayDecoder) mask(b []byte) maskParse {
 func (d *replayDecoder) decode(b *replayBlock) {
 	evs := b.evs[:0] // a local: a store to b.evs per event would be a write barrier's
 	d.sc.Reset(b.text)
+	tid, comm := -1, []byte(nil)
 	for d.sc.Scan() {
 		ev := d.sc.Event()
 		re := replayEvent{
 			Time: ev.Time, TID: ev.TID, Line: int32(ev.Line), CPU: saturate32(ev.CPU),
 			Kind: ev.Kind, Comm: spanOf(b.text, ev.Comm),
+		}
+		if ev.TID != tid || !sameComm(ev.Comm, comm) {
+			re.NewThread, tid, comm = true, ev.TID, ev.Comm
 		}
 		switch ev.Kind {
 		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
@@ -171,6 +179,25 @@ func (d *replayDecoder) decode(b *replayBlock) {
 	b.lines = d.sc.Line()
 	b.malformed, _ = d.sc.Malformed()
 	b.badLine, b.bad = d.sc.FirstMalformed()
+}
+
+// sameComm reports whether a and b, two comms cut from a trace's text,
+// are the same. A comm is at most 15 bytes (TASK_COMM_LEN) and is
+// followed by its TID, so a word or two of loads compare it where the
+// text goes on past it; any other is compared whole.
+func sameComm(a, b []byte) bool {
+	n := len(a)
+	switch {
+	case n != len(b):
+		return false
+	case n <= 8 && cap(a) >= 8 && cap(b) >= 8:
+		x := binary.LittleEndian.Uint64(a[:8]) ^ binary.LittleEndian.Uint64(b[:8])
+		return x<<(64-8*n) == 0
+	case n > 8 && n <= 16:
+		return binary.LittleEndian.Uint64(a) == binary.LittleEndian.Uint64(b) &&
+			binary.LittleEndian.Uint64(a[n-8:]) == binary.LittleEndian.Uint64(b[n-8:])
+	}
+	return string(a) == string(b)
 }
 
 // splitter reads the trace into blocks that end at a line's end.

@@ -1,6 +1,7 @@
 package mmsim
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 
@@ -134,4 +135,26 @@ func TestBlockSlot(t *testing.T) {
 	s := newBlockSlot(1<<40-1, 10)
 	require.Equal(t, uint64(1<<40-1), s.pfn())
 	require.Equal(t, int32(10), s.order())
+}
+
+// TestSameComm: the word compare of two comms agrees with a byte compare,
+// for every length up to past a comm's, with the text going on past the
+// comm (as in a trace) or not.
+func TestSameComm(t *testing.T) {
+	text := []byte("abcdefghijklmnopqrstu 17034 [000] abcdefghijklmnopqrstu 17034 [000]")
+	const second = 34
+	for n := 0; n <= 21; n++ {
+		for flip := -1; flip < n; flip++ {
+			b := bytes.Clone(text)
+			if flip >= 0 {
+				b[second+flip] ^= 0x20
+			}
+			x, y := b[:n], b[second:second+n]
+			require.Equal(t, bytes.Equal(x, y), sameComm(x, y), "n %d flip %d", n, flip)
+			// Cut at their ends: no room past them.
+			x, y = bytes.Clone(x), bytes.Clone(y)
+			require.Equal(t, bytes.Equal(x, y), sameComm(x, y), "cut, n %d flip %d", n, flip)
+		}
+		require.False(t, sameComm(text[:n], text[second:second+n+1]), "lengths %d and %d", n, n+1)
+	}
 }

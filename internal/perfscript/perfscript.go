@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 )
 
@@ -365,7 +366,7 @@ func parseLine(b []byte, ev *Event, skip uint32) error {
 		}
 		k += from
 		from = k + 1
-		if rest, ok := ev.head(b, k); ok {
+		if rest, ok := ev.head(b, k, false); ok {
 			return ev.body(rest, skip)
 		}
 	}
@@ -383,45 +384,108 @@ func (ev *Event) reset() {
 }
 
 // head reads "COMM TID [CPU] TIME:" around the '[' at k, and returns what
-// follows the timestamp's colon. It scans with plain loops: the fields are
-// short, and a call per field would cost more than the scan.
-func (ev *Event) head(b []byte, k int) ([]byte, bool) {
-	tid, d, ok := tidBefore(b, k)
-	if !ok {
+// follows the timestamp's colon; or, with noCPU, "COMM TID TIME:" with the
+// timestamp at k, CPU -1. It scans with plain loops: the fields are short,
+// and a call per field would cost more than the scan.
+func (ev *Event) head(b []byte, k int, noCPU bool) ([]byte, bool) {
+	j := k - 1
+	for j >= 0 && b[j] == ' ' {
+		j--
+	}
+	// The TID's digits, read from the last.
+	d := j
+	var tid, scale int64 = 0, 1
+	for d >= 0 && isDigit(b[d]) && j-d < 18 {
+		tid += int64(b[d]-'0') * scale
+		scale *= 10
+		d--
+	}
+	if d == j || j == k-1 {
 		return nil, false
 	}
-	i := k + 1
-	cpu, n := 0, 0
-	if i+4 <= len(b) && b[i+3] == ']' && isDigit(b[i]) && isDigit(b[i+1]) && isDigit(b[i+2]) {
-		// perf's "[%03d]".
-		cpu, n, i = int(b[i]-'0')*100+int(b[i+1]-'0')*10+int(b[i+2]-'0'), 3, i+3
-	} else {
+	if d >= 0 && b[d] == '/' {
+		// perf's "PID/TID" (perf script -F +pid): the TID is the second.
+		e := d - 1
+		for e >= 0 && isDigit(b[e]) && d-e < 18 {
+			e--
+		}
+		if e == d-1 {
+			return nil, false
+		}
+		d = e
+	}
+	// The TID follows the comm and a blank, or starts the line when perf
+	// printed no comm (-F -comm).
+	if d >= 0 && b[d] != ' ' {
+		return nil, false
+	}
+	i, cpu, n := k, -1, 0
+	if !noCPU {
+		i, cpu = k+1, 0
+		if i+4 <= len(b) && b[i+3] == ']' && isDigit(b[i]) && isDigit(b[i+1]) && isDigit(b[i+2]) {
+			// perf's "[%03d]".
+			cpu, n, i = int(b[i]-'0')*100+int(b[i+1]-'0')*10+int(b[i+2]-'0'), 3, i+3
+		} else {
+			for i < len(b) && b[i] == ' ' {
+				i++
+			}
+			for ; i < len(b) && isDigit(b[i]) && n < 9; i, n = i+1, n+1 {
+				cpu = cpu*10 + int(b[i]-'0')
+			}
+		}
+		if n == 0 || i >= len(b) || b[i] != ']' {
+			return nil, false
+		}
+		i++
 		for i < len(b) && b[i] == ' ' {
 			i++
 		}
-		for ; i < len(b) && isDigit(b[i]) && n < 9; i, n = i+1, n+1 {
-			cpu = cpu*10 + int(b[i]-'0')
+	}
+	// SECS.FRAC: — perf prints 6 fraction digits, 9 with --ns.
+	var secs int64
+	for n = 0; i < len(b) && isDigit(b[i]) && n < 12; i, n = i+1, n+1 {
+		secs = secs*10 + int64(b[i]-'0')
+	}
+	if n == 0 || i >= len(b) || secs > maxSecs {
+		return nil, false
+	}
+	var frac int64
+	if b[i] == '.' {
+		i++
+		if i+7 <= len(b) && b[i+6] == ':' {
+			// The usual six digits, in one word: "S.dddddd" read as
+			// "00dddddd" (i-2 holds a seconds digit and the dot).
+			v, ok := eightDigits(binary.LittleEndian.Uint64(b[i-2:])&^0xffff | 0x3030)
+			if !ok {
+				return nil, false
+			}
+			frac, i = int64(v)*1000, i+6
+		} else {
+			for n = 0; i < len(b) && isDigit(b[i]) && n < 9; i, n = i+1, n+1 {
+				frac = frac*10 + int64(b[i]-'0')
+			}
+			if n == 0 {
+				return nil, false
+			}
+			for ; n < 9; n++ {
+				frac *= 10
+			}
 		}
 	}
-	if n == 0 || i >= len(b) || b[i] != ']' {
+	if i >= len(b) || b[i] != ':' {
 		return nil, false
 	}
-	i++
-	for i < len(b) && b[i] == ' ' {
-		i++
-	}
-	t, i, ok := timeAt(b, i)
-	if !ok {
-		return nil, false
-	}
-	ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), cpu, t, trimBlanks(b[:max(d, 0)])
+	ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), cpu, secs*1e9+frac, trimBlanks(b[:max(d, 0)])
 	return b[i+1:], true
 }
 
+// maxSecs is the largest timestamp, in seconds, whose nanoseconds an
+// int64 holds.
+const maxSecs = (math.MaxInt64 - 999_999_999) / 1_000_000_000
+
 // headNoCPU reads "COMM TID TIME:", the head of a line printed without
-// the CPU (perf script -F -cpu, or a field list without cpu): the first
-// colon that ends a timestamp preceded by a blank and a TID. Its CPU is
-// -1.
+// the CPU (perf script -F -cpu, or a field list without cpu): at the
+// first colon that ends a timestamp preceded by a blank and a TID.
 func (ev *Event) headNoCPU(b []byte) ([]byte, bool) {
 	for from := 0; ; {
 		c := bytes.IndexByte(b[from:], ':')
@@ -439,95 +503,10 @@ func (ev *Event) headNoCPU(b []byte) ([]byte, bool) {
 		if s == c || s == 0 || b[s-1] != ' ' {
 			continue
 		}
-		tid, d, ok := tidBefore(b, s)
-		if !ok {
-			continue
-		}
-		t, i, ok := timeAt(b, s)
-		if !ok || i != c {
-			continue
-		}
-		ev.TID, ev.CPU, ev.Time, ev.Comm = int(tid), -1, t, trimBlanks(b[:max(d, 0)])
-		return b[c+1:], true
-	}
-}
-
-// tidBefore reads the TID that ends at the blanks before b[k]: "TID" or
-// perf's "PID/TID" (perf script -F +pid), which follows the comm and a
-// blank or starts the line (-F -comm). It returns the TID and the index of
-// the blank before it, -1 at the line's start.
-func tidBefore(b []byte, k int) (tid int64, d int, ok bool) {
-	j := k - 1
-	for j >= 0 && b[j] == ' ' {
-		j--
-	}
-	// The TID's digits, read from the last.
-	d = j
-	scale := int64(1)
-	for d >= 0 && isDigit(b[d]) && j-d < 18 {
-		tid += int64(b[d]-'0') * scale
-		scale *= 10
-		d--
-	}
-	if d == j || j == k-1 {
-		return 0, 0, false
-	}
-	if d >= 0 && b[d] == '/' {
-		// "PID/TID": the TID is the second.
-		e := d - 1
-		for e >= 0 && isDigit(b[e]) && d-e < 18 {
-			e--
-		}
-		if e == d-1 {
-			return 0, 0, false
-		}
-		d = e
-	}
-	if d >= 0 && b[d] != ' ' {
-		return 0, 0, false
-	}
-	return tid, d, true
-}
-
-// timeAt reads perf's timestamp "SECS[.FRAC]" at b[i:], which a colon
-// must follow, returning it in nanoseconds and the colon's index. perf
-// prints 6 fraction digits, 9 with --ns.
-func timeAt(b []byte, i int) (ns int64, colon int, ok bool) {
-	var secs int64
-	n := 0
-	for ; i < len(b) && isDigit(b[i]) && n < 12; i, n = i+1, n+1 {
-		secs = secs*10 + int64(b[i]-'0')
-	}
-	if n == 0 || i >= len(b) {
-		return 0, 0, false
-	}
-	var frac int64
-	if b[i] == '.' {
-		i++
-		if i+7 <= len(b) && b[i+6] == ':' {
-			// The usual six digits, in one word: "S.dddddd" read as
-			// "00dddddd" (i-2 holds a seconds digit and the dot).
-			v, ok := eightDigits(binary.LittleEndian.Uint64(b[i-2:])&^0xffff | 0x3030)
-			if !ok {
-				return 0, 0, false
-			}
-			frac, i = int64(v)*1000, i+6
-		} else {
-			for n = 0; i < len(b) && isDigit(b[i]) && n < 9; i, n = i+1, n+1 {
-				frac = frac*10 + int64(b[i]-'0')
-			}
-			if n == 0 {
-				return 0, 0, false
-			}
-			for ; n < 9; n++ {
-				frac *= 10
-			}
+		if rest, ok := ev.head(b, s, true); ok && len(rest) == len(b)-c-1 {
+			return rest, true
 		}
 	}
-	if i >= len(b) || b[i] != ':' {
-		return 0, 0, false
-	}
-	return secs*1e9 + frac, i, true
 }
 
 // body reads "SUBSYS:EVENT: FIELDS".

@@ -98,14 +98,15 @@ func TestParseLineMalformed(t *testing.T) {
 // perf script --ns, and fractions that are not all digits.
 func TestTimestamps(t *testing.T) {
 	for line, want := range map[string]int64{
-		"sh 1 [000] 432.870411: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":    432870411000,
-		"sh 1 [000] 0.000009: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":      9000,
-		"sh 1 [000] 432.870411123: kmem:mm_page_free: page=0x1 pfn=0x1 order=0": 432870411123,
-		"sh 1 [000] 432.87: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":        432870000000,
-		"sh 1 [000] 432: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":           432000000000,
-		"sh 1 [7] 99999999.999999: kmem:mm_page_free: page=0x1 pfn=0x1 order=0": 99999999999999000,
-		"sh 1 [  12] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":     1000001000,
-		"sh 1 [1234] 1.100000: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":     1100000000,
+		"sh 1 [000] 432.870411: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":      432870411000,
+		"sh 1 [000] 0.000009: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":        9000,
+		"sh 1 [000] 432.870411123: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":   432870411123,
+		"sh 1 [000] 432.87: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":          432870000000,
+		"sh 1 [000] 432: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":             432000000000,
+		"sh 1 [7] 99999999.999999: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":   99999999999999000,
+		"sh 1 [7] 9223372035.999999: kmem:mm_page_free: page=0x1 pfn=0x1 order=0": 9223372035999999000,
+		"sh 1 [  12] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":       1000001000,
+		"sh 1 [1234] 1.100000: kmem:mm_page_free: page=0x1 pfn=0x1 order=0":       1100000000,
 	} {
 		var ev Event
 		require.NoError(t, ParseLine([]byte(line), &ev), line)
@@ -116,6 +117,8 @@ func TestTimestamps(t *testing.T) {
 		"sh 1 [000] 432.8704:1: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
 		"sh 1 [000] 432.a70411: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
 		"sh 1 [000] 432.: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+		// Past what an int64 of nanoseconds holds.
+		"sh 1 [000] 9223372037.000000: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
 	} {
 		var ev Event
 		require.ErrorIs(t, ParseLine([]byte(line), &ev), ErrMalformed, line)
@@ -346,4 +349,31 @@ func BenchmarkLines(b *testing.B) {
 		for sc.Scan() {
 		}
 	}
+}
+
+// FuzzParseLine: no line panics the parser, and a line it accepts has a
+// head it can print back: its comm is a part of the line, its TID and
+// time are not negative, its CPU is -1 (no "[CPU]") or more.
+func FuzzParseLine(f *testing.F) {
+	for _, l := range []string{
+		"              sh 17024 [000]   432.858501:             kmem:mm_page_alloc: page=0x1c98da pfn=0x1c98da order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"    kworker/u8:2 17034   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+		"  17030/17034     432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+		"  Web Content 1 [2] 7 [55] 55.5:    kmem:kmalloc: call_site=f+0x1 ptr=0xffff888102c8ab80 bytes_req=32 bytes_alloc=32 gfp_flags=GFP_KERNEL node=-1 accounted=false",
+		"sh 1 [000] 432.870411123: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+		"1 2: a:b:",
+	} {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var ev Event
+		if err := ParseLine([]byte(line), &ev); err != nil {
+			require.ErrorIs(t, err, ErrMalformed)
+			return
+		}
+		require.True(t, strings.Contains(line, string(ev.Comm)))
+		require.GreaterOrEqual(t, ev.TID, 0)
+		require.GreaterOrEqual(t, ev.Time, int64(0))
+		require.GreaterOrEqual(t, ev.CPU, -1)
+	})
 }

@@ -393,3 +393,25 @@ func TestAllocinfoConcurrent(t *testing.T) {
 	assert.Zero(t, tagAt(t, s, "allocinfo_test.go", objLine).Bytes)
 	require.NoError(t, s.CheckInvariants())
 }
+
+// TestReplayAllocinfo: with profiling on, what a replay allocates is
+// charged to the line that called Replay — page blocks and slab objects
+// alike (a new slab's page to alloc_slab_page, as always).
+func TestReplayAllocinfo(t *testing.T) {
+	s := profSystem(t)
+	text := strings.Join([]string{
+		"sh 1 [000] 1.000000: kmem:mm_page_alloc: page=0x10 pfn=0x10 order=1 migratetype=0 gfp_flags=GFP_KERNEL",
+		"sh 1 [000] 1.000001: kmem:mm_page_alloc: page=0x20 pfn=0x20 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"sh 1 [000] 1.000002: kmem:kmalloc: call_site=f+0x1 ptr=0xffff888102c8ab80 bytes_req=100 bytes_alloc=128 gfp_flags=GFP_KERNEL node=-1 accounted=false",
+		"sh 1 [000] 1.000003: kmem:mm_page_free: page=0x20 pfn=0x20 order=0",
+	}, "\n")
+	_, _, line, _ := runtime.Caller(0)
+	_, err := s.Replay(strings.NewReader(text), mmsim.ReplayProgress(nil))
+	require.NoError(t, err)
+	tag := tagAt(t, s, "allocinfo_test.go", line+1)
+	require.Equal(t, "TestReplayAllocinfo", tag.Func)
+	// The order-1 block and the 128-byte object are held; the order-0
+	// block came and went.
+	require.EqualValues(t, 2*zone.PageSize+128, tag.Bytes)
+	require.EqualValues(t, 2, tag.Calls)
+}

@@ -275,6 +275,11 @@ type replayer struct {
 // watermark crossings, kswapd wakes, direct reclaim stalls, failures by
 // mask and order and, for requests that may invoke it, the OOM killer.
 //
+// With allocation profiling on, everything a replay allocates is charged
+// to the line that called Replay: the page and vmap events record no call
+// site, and the slab events' call_site is a kernel symbol, no line of
+// this program.
+//
 // Kernel: the inverse of include/trace/events/kmem.h (mm_page_alloc,
 // mm_page_free, mm_page_free_batched, kmalloc, kfree, kmem_cache_alloc,
 // kmem_cache_free) and include/trace/events/vmalloc.h.

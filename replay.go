@@ -216,9 +216,12 @@ type replayer struct {
 	// spans index.
 	text  []byte
 	pages pfnTable
-	// freed holds, per recorded CPU, the pfns its last mm_page_free
-	// events named, for the mm_page_free_batched events that echo them.
-	freed []freeEchoes
+	// freed holds, per recorded thread, the pfns its last mm_page_free
+	// events named, for the mm_page_free_batched events that echo them;
+	// freedTID and freedLast are the last thread's.
+	freed     map[int]*freeEchoes
+	freedTID  int
+	freedLast *freeEchoes
 	// unknownNames caches the unknown flag names per gfp_flags text.
 	unknownNames map[string][]string
 	// prefetched is prefetch's result, kept so that its loads are made.
@@ -260,8 +263,8 @@ type replayer struct {
 //
 // Replayed: kmem:mm_page_alloc, mm_page_free and mm_page_free_batched
 // (made with AllocPages and FreePages; a batched free that follows the
-// mm_page_free of its page, as free_unref_folios traces both, is counted
-// as that free's, and one that does not is freed alone);
+// mm_page_free of its page by its thread, as free_unref_folios traces
+// both, is counted as that free's, and one that does not is freed alone);
 // kmem:kmalloc, kfree, kmem_cache_alloc and kmem_cache_free (a cache the
 // machine lacks is created with the recorded object size); and
 // vmalloc:alloc_vmap_area / free_vmap_area_noflush, each area made as a
@@ -572,18 +575,23 @@ func (rp *replayer) mask(ev *replayEvent, sizeOrOrder int64) (gfp.Mask, bool) {
 }
 
 func (rp *replayer) pageFree(ev *replayEvent) {
-	i := rp.pages.lookup(ev.Addr)
 	if ev.Kind == perfscript.PageFreeBatched {
-		if i < 0 && rp.echo(ev) {
+		// The echo of an mm_page_free: that free was the page's, whatever
+		// it did (it may have been a part of a block split since).
+		if rp.echoes(ev.TID).take(ev.Addr) {
 			rp.rep.Batched++
 			return
 		}
 	} else {
-		rp.echoes(int(ev.CPU)).push(ev.Addr)
-		if i >= 0 && rp.pages.ents[i].slot.order() != ev.Order {
-			// Not the block that was allocated: a part of a split one.
-			i = -1
-		}
+		rp.echoes(ev.TID).push(ev.Addr)
+	}
+	i := -1
+	if ev.Addr < maxRecordedPFN {
+		i = rp.pages.lookup(ev.Addr)
+	}
+	if i >= 0 && ev.Kind == perfscript.PageFree && rp.pages.ents[i].slot.order() != ev.Order {
+		// Not the block that was allocated: a part of a split one.
+		i = -1
 	}
 	if i < 0 {
 		rp.rep.Unpaired++
@@ -593,34 +601,36 @@ func (rp *replayer) pageFree(ev *replayEvent) {
 	rp.rep.Replayed++
 }
 
-// echo reports whether the batched free ev echoes an mm_page_free of its
-// page on its CPU: the batch's frees are traced in the order they were
-// prepared, so the ones before it that it skips had no batched echo and
-// are forgotten.
+// echoes returns the recorded thread's free echoes. A batched free echoes
+// an mm_page_free of its page by the same thread: free_unref_folios
+// traces a batch's frees as it prepares them, then its batched events, in
+// the same order, so a batched free finds its page among the thread's
+// last frees, and the ones before it that it skips had no batched echo.
+// The thread, not the CPU: the task may migrate between the two loops.
 //
 // Kernel: mm/page_alloc.c:free_unref_folios() (trace_mm_page_free in
 // __free_pages_prepare, then trace_mm_page_free_batched per folio).
-func (rp *replayer) echo(ev *replayEvent) bool {
-	return rp.echoes(int(ev.CPU)).take(ev.Addr)
-}
-
-// echoes returns the recorded CPU's free echoes.
-func (rp *replayer) echoes(cpu int) *freeEchoes {
-	cpu = min(max(cpu, 0), maxEchoCPUs-1)
-	if cpu >= len(rp.freed) {
-		rp.freed = append(rp.freed, make([]freeEchoes, cpu+1-len(rp.freed))...)
+func (rp *replayer) echoes(tid int) *freeEchoes {
+	if rp.freedLast != nil && tid == rp.freedTID {
+		return rp.freedLast
 	}
-	return &rp.freed[cpu]
+	e := rp.freed[tid]
+	if e == nil {
+		if rp.freed == nil {
+			rp.freed = map[int]*freeEchoes{}
+		}
+		e = &freeEchoes{}
+		rp.freed[tid] = e
+	}
+	rp.freedTID, rp.freedLast = tid, e
+	return e
 }
 
-// maxEchoCPUs bounds the recorded CPUs given their own free echoes; the
-// higher ones share the last.
-const maxEchoCPUs = 4096
-
-// freeEchoes is a ring of the pfns one CPU's last mm_page_free events
+// freeEchoes is a ring of the pfns one thread's last mm_page_free events
 // named, oldest first. free_unref_folios traces a batch of at most
-// PAGEVEC_SIZE (31) folios' frees before their batched events, and a few
-// frees from interrupts may fall between, so twice that is room enough.
+// FOLIO_BATCH_SIZE (31) folios' frees before their batched events, and
+// frees from interrupts on the thread's CPU may fall between, so twice
+// that is room.
 type freeEchoes struct {
 	pfns [echoRing]uint64
 	// head indexes the oldest; size counts the pfns held.

@@ -144,26 +144,44 @@ func TestReplayBadInput(t *testing.T) {
 		"sh 1 [000] 1.000005: kmem:mm_page_free: page=0x14 pfn=0x14 order=0",
 		"sh 1 [000] 1.000005: kmem:mm_page_free_batched: page=0x15 pfn=0x15 order=0",
 		"sh 1 [000] 1.000005: kmem:mm_page_free_batched: page=0x14 pfn=0x14 order=0",
+		"sh 1 [000] 1.000006: kmem:mm_page_alloc: page=0x30 pfn=0x30 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"sh 1 [000] 1.000006: kmem:mm_page_free: page=0x30 pfn=0x30 order=0",
+		"sh 1 [001] 1.000006: kmem:mm_page_free_batched: page=0x30 pfn=0x30 order=0",
+		"sh 1 [000] 1.000006: kmem:mm_page_alloc: page=0x31 pfn=0x31 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+		"sh 1 [000] 1.000006: kmem:mm_page_free: page=0x31 pfn=0x31 order=0",
+		"xz 2 [000] 1.000006: kmem:mm_page_free_batched: page=0x31 pfn=0x31 order=0",
+		"sh 1 [000] 1.000006: kmem:mm_page_alloc: page=0x40 pfn=0x40 order=2 migratetype=0 gfp_flags=GFP_KERNEL",
+		"sh 1 [000] 1.000006: kmem:mm_page_free: page=0x40 pfn=0x40 order=0",
+		"sh 1 [000] 1.000006: kmem:mm_page_free_batched: page=0x40 pfn=0x40 order=0",
+		"xz 2 [000] 1.000006: kmem:mm_page_free: page=0xffffffffffffffff pfn=0xffffffffffffffff order=0",
+		"xz 2 [000] 1.000006: kmem:mm_page_free_batched: page=0xfffffffffffffffe pfn=0xfffffffffffffffe order=0",
 		"sh 1 [000] 1.000006: kmem:kfree: call_site=x+0x1 ptr=(nil)",
 		"sh 1 [000] 1.000007: vmscan:mm_vmscan_kswapd_wake: nid=0 zid=2 order=0",
 	}, "\n")
 	rep, err := s.Replay(strings.NewReader(text), mmsim.ReplayProgress(nil))
 	require.NoError(t, err)
 	require.EqualValues(t, 1, rep.Malformed)
-	require.EqualValues(t, 16, rep.Events)
-	// A free never allocated; a wrong-order free; a batched free on
-	// another CPU than its mm_page_free (the one on CPU 0 is its echo).
-	require.EqualValues(t, 3, rep.Unpaired)
-	// 0x13's echo; 0x14's, after 0x15's batched free (a real free: no
-	// mm_page_free came first) and 0x14's own mm_page_free.
-	require.EqualValues(t, 2, rep.Batched)
+	require.EqualValues(t, 27, rep.Events)
+	// Frees never allocated (0x12, twice; pfns past MAX_PHYSMEM_BITS);
+	// wrong-order frees (0x13 and 0x40); a batched free of a page
+	// another thread freed (0x31).
+	require.EqualValues(t, 7, rep.Unpaired)
+	// Echoes of their thread's mm_page_free: 0x13's; 0x14's, after
+	// 0x15's batched free (a real free: no mm_page_free came first);
+	// 0x30's, on another CPU (the thread migrated); 0x40's, whose free
+	// was of a part of the block, which stays allocated.
+	require.EqualValues(t, 4, rep.Batched)
 	require.EqualValues(t, 1, rep.NilFrees)
 	require.EqualValues(t, 1, rep.Skipped)
 	require.EqualValues(t, 2, rep.Refused) // "||"; a pfn beyond MAX_PHYSMEM_BITS
 	require.Equal(t, map[string]int64{"__GFP_BOGUS": 2, "__GFP_SKIP_KASAN": 1}, rep.UnknownFlags)
 	requireEventsAddUp(t, rep)
 	require.Len(t, rep.Failures, 3)
-	require.Zero(t, rep.LiveBlocks)
+	require.EqualValues(t, 1, rep.LiveBlocks)
+	require.EqualValues(t, 4, rep.LivePages)
+	for _, r := range s.Reports() {
+		require.NotEqual(t, mmsim.ReportBug, r.Kind, "no bad free reached the machine: %s", r.Text)
+	}
 	var out bytes.Buffer
 	require.NoError(t, rep.WriteText(&out))
 	require.Contains(t, out.String(), "gfp flags this kernel lacks, left out of the masks made: __GFP_BOGUS (2) __GFP_SKIP_KASAN (1)\n")
@@ -349,7 +367,7 @@ func TestReplayExecRenames(t *testing.T) {
 
 // TestReplayPerfVariants: a capture recorded with -g (a callchain under
 // each event, comms unpadded), and ones printed with -F +pid ("PID/TID"),
-// -F -cpu or -F -comm replay like the plain one: no line is malformed, the
+// -F -cpu, -L or -F -comm replay like the plain one: no line is malformed, the
 // frees find their allocations, a thread without a comm is named as perf
 // names it.
 func TestReplayPerfVariants(t *testing.T) {
@@ -371,6 +389,11 @@ func TestReplayPerfVariants(t *testing.T) {
 		"no cpu": {
 			alloc: "             tar 17034   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=1 migratetype=1 gfp_flags=GFP_KERNEL",
 			free:  "             tar 17034   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=1",
+			comm:  "tar",
+		},
+		"latency (-L)": {
+			alloc: "     tar   17034   1   432.974426: kmem:mm_page_alloc: page=0x13bd20 pfn=0x13bd20 order=1 migratetype=1 gfp_flags=GFP_KERNEL",
+			free:  "     tar   17034   1   432.974427: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=1",
 			comm:  "tar",
 		},
 		"no comm": {

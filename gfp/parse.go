@@ -31,11 +31,12 @@ func Parse(s string) (Mask, error) {
 	return m, err
 }
 
-// ParseKnown is Parse for text another kernel printed: a token naming no
-// flag of the modelled kernel (one added or renamed since, or one this
-// configuration compiles to 0, such as __GFP_SKIP_KASAN) does not fail
-// the parse but is returned in unknown, in the order met, and the mask
-// holds the bits of the tokens it knows. Only a syntax error is an error.
+// ParseKnown is Parse for text another kernel printed: a flag name the
+// modelled kernel lacks (a "__GFP_" or "GFP_" name added or renamed
+// since, or one this configuration compiles to 0, such as
+// __GFP_SKIP_KASAN) does not fail the parse but is returned in unknown,
+// in the order met, and the mask holds the bits of the tokens it knows.
+// A token not shaped like a flag name, or a syntax error, is an error.
 //
 // Kernel: the inverse of include/trace/events/mmflags.h:show_gfp_flags().
 func ParseKnown(s string) (m Mask, unknown []string, err error) {
@@ -56,7 +57,7 @@ func parse(s string, lenient bool) (Mask, []string, error) {
 		tok = strings.TrimSpace(tok)
 		v, err := parseToken(tok)
 		switch {
-		case lenient && errors.Is(err, ErrUnknownFlag):
+		case lenient && errors.Is(err, ErrUnknownFlag) && (strings.HasPrefix(tok, "__GFP_") || strings.HasPrefix(tok, "GFP_")):
 			unknown = append(unknown, tok)
 		case err != nil:
 			return 0, nil, fmt.Errorf("parsing gfp mask %q: %w", s, err)

@@ -156,6 +156,8 @@ func TestParseKnown(t *testing.T) {
 			gfp.HighUserMovable | 0x200, []string{"__GFP_SKIP_KASAN"}, nil},
 		{"only unknown", "__GFP_A | __GFP_B", 0, []string{"__GFP_A", "__GFP_B"}, nil},
 		{"an empty token", "GFP_KERNEL||__GFP_FUTURE", 0, nil, gfp.ErrSyntax},
+		{"not a flag name", "GFP_KERNEL|hello", 0, nil, gfp.ErrUnknownFlag},
+		{"a decimal number", "3264", 0, nil, gfp.ErrUnknownFlag},
 		{"a bad number", "__GFP_FUTURE|0xg", 0, nil, gfp.ErrSyntax},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

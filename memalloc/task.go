@@ -125,7 +125,12 @@ func NewTaskWith(name string, opts ...TaskOption) *Task {
 // Comm returns the task's name. It may be called from any goroutine.
 //
 // Kernel: include/linux/sched.h:task_struct.comm, get_task_comm().
-func (t *Task) Comm() string { return *t.comm.Load() }
+func (t *Task) Comm() string {
+	if p := t.comm.Load(); p != nil {
+		return *p
+	}
+	return "" // a zero Task
+}
 
 // SetComm renames the task, cutting name to TaskCommLen-1 bytes, as exec
 // and prctl(PR_SET_NAME) do.

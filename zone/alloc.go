@@ -791,8 +791,9 @@ func (a *Allocator) clearPages(order Order) {
 // mobilityConflict refuses a mask with both __GFP_MOVABLE and
 // __GFP_RECLAIMABLE. gfp_migratetype() fires VM_WARN_ON and returns 3,
 // MIGRATE_HIGHATOMIC, which no request may ask for: order_to_pindex maps
-// it onto the next order's Unmovable pcp list (an order-0 request would be
-// handed an order-1 block) and a fallback would read past the fallbacks
+// it onto another order's pcp list (for orders 0-2 the next order's
+// Unmovable one: an order-0 request would be handed an order-1 block; for
+// order 3 the THP list) and a fallback would read past the fallbacks
 // table. mmsim reports the WARN and refuses the request, changing nothing.
 //
 // Kernel: include/linux/gfp.h:gfp_migratetype() (VM_WARN_ON).

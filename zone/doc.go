@@ -47,7 +47,7 @@
 //     CPU.
 //   - A mask with both __GFP_MOVABLE and __GFP_RECLAIMABLE is refused with a
 //     WARN (the kernel's VM_WARN_ON, then MIGRATE_HIGHATOMIC, which
-//     order_to_pindex maps onto the next order's pcp list and the fallback
+//     order_to_pindex maps onto another order's pcp list and the fallback
 //     table does not hold).
 //   - Without reclaim and an OOM killer wired in, a blocking __GFP_NOFAIL
 //     request that cannot be met returns ErrDeadlock where the kernel would

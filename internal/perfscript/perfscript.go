@@ -18,7 +18,8 @@
 // "TID [CPU]" pair, and FIELDS are the event's print fmt: key=value pairs,
 // except alloc_vmap_area's "va_start: N". perf pads COMM to 16 columns,
 // except above a callchain; with -F +pid it prints "PID/TID" for TID; with
-// -F -comm no COMM; with -F -cpu no "[CPU]". All four are read.
+// -F -comm no COMM; with -F -cpu no "[CPU]"; with -L a CPU without
+// brackets. All five are read.
 //
 // Kernel: include/trace/events/kmem.h, include/trace/events/vmalloc.h
 // (the print formats); tools/perf/builtin-script.c (the line).
@@ -366,11 +367,11 @@ func parseLine(b []byte, ev *Event, skip uint32) error {
 		}
 		k += from
 		from = k + 1
-		if rest, ok := ev.head(b, k, false); ok {
+		if rest, ok := ev.head(b, k, cpuBracketed); ok {
 			return ev.body(rest, skip)
 		}
 	}
-	if rest, ok := ev.headNoCPU(b); ok {
+	if rest, ok := ev.headNoBracket(b); ok {
 		return ev.body(rest, skip)
 	}
 	return fmt.Errorf("%w: no \"TID [CPU] TIME:\" fields", ErrMalformed)
@@ -383,11 +384,20 @@ func (ev *Event) reset() {
 	ev.VAStart, ev.Size, ev.Failed = 0, 0, false
 }
 
+// The forms of a line's CPU, for head: perf's "[%03d]", none (-F -cpu), or
+// perf script -L's bare "%3d".
+const (
+	cpuBracketed = iota
+	cpuNone
+	cpuBare
+)
+
 // head reads "COMM TID [CPU] TIME:" around the '[' at k, and returns what
-// follows the timestamp's colon; or, with noCPU, "COMM TID TIME:" with the
-// timestamp at k, CPU -1. It scans with plain loops: the fields are short,
-// and a call per field would cost more than the scan.
-func (ev *Event) head(b []byte, k int, noCPU bool) ([]byte, bool) {
+// follows the timestamp's colon; or, in the other forms, "COMM TID TIME:"
+// with the timestamp at k (CPU -1), or "COMM TID CPU TIME:" with the CPU
+// at k. It scans with plain loops: the fields are short, and a call per
+// field would cost more than the scan.
+func (ev *Event) head(b []byte, k, form int) ([]byte, bool) {
 	j := k - 1
 	for j >= 0 && b[j] == ' ' {
 		j--
@@ -420,7 +430,19 @@ func (ev *Event) head(b []byte, k int, noCPU bool) ([]byte, bool) {
 		return nil, false
 	}
 	i, cpu, n := k, -1, 0
-	if !noCPU {
+	switch form {
+	case cpuBare:
+		// At most 4 digits: NR_CPUS is at most 8192.
+		for cpu = 0; i < len(b) && isDigit(b[i]) && n < 5; i, n = i+1, n+1 {
+			cpu = cpu*10 + int(b[i]-'0')
+		}
+		if n == 0 || n > 4 || i >= len(b) || b[i] != ' ' {
+			return nil, false
+		}
+		for i < len(b) && b[i] == ' ' {
+			i++
+		}
+	case cpuBracketed:
 		i, cpu = k+1, 0
 		if i+4 <= len(b) && b[i+3] == ']' && isDigit(b[i]) && isDigit(b[i+1]) && isDigit(b[i+2]) {
 			// perf's "[%03d]".
@@ -483,10 +505,14 @@ func (ev *Event) head(b []byte, k int, noCPU bool) ([]byte, bool) {
 // int64 holds.
 const maxSecs = (math.MaxInt64 - 999_999_999) / 1_000_000_000
 
-// headNoCPU reads "COMM TID TIME:", the head of a line printed without
-// the CPU (perf script -F -cpu, or a field list without cpu): at the
-// first colon that ends a timestamp preceded by a blank and a TID.
-func (ev *Event) headNoCPU(b []byte) ([]byte, bool) {
+// headNoBracket reads the head of a line without perf's "[CPU]": at the
+// first colon that ends a timestamp preceded by a blank and a TID,
+// "COMM TID TIME:" (perf script -F -cpu, or a field list without cpu) or,
+// when the word before the timestamp is a number of at most 4 digits that
+// follows a TID, "COMM TID CPU TIME:" (perf script -L, which prints the
+// CPU as "%3d"). A comm whose last word is a number, on a line without the
+// CPU and with a TID of at most 4 digits, reads as the second.
+func (ev *Event) headNoBracket(b []byte) ([]byte, bool) {
 	for from := 0; ; {
 		c := bytes.IndexByte(b[from:], ':')
 		if c < 0 {
@@ -503,7 +529,20 @@ func (ev *Event) headNoCPU(b []byte) ([]byte, bool) {
 		if s == c || s == 0 || b[s-1] != ' ' {
 			continue
 		}
-		if rest, ok := ev.head(b, s, true); ok && len(rest) == len(b)-c-1 {
+		// The word before the timestamp: the CPU of -L, or the TID.
+		w := s - 1
+		for w >= 0 && b[w] == ' ' {
+			w--
+		}
+		for w >= 0 && isDigit(b[w]) {
+			w--
+		}
+		if w < s-2 && (w < 0 || b[w] == ' ') {
+			if rest, ok := ev.head(b, w+1, cpuBare); ok && len(rest) == len(b)-c-1 {
+				return rest, true
+			}
+		}
+		if rest, ok := ev.head(b, s, cpuNone); ok && len(rest) == len(b)-c-1 {
 			return rest, true
 		}
 	}

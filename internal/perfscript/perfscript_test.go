@@ -58,8 +58,17 @@ func TestParseLineEachKind(t *testing.T) {
 		{"  17030/17034     432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
 			Event{Kind: PageFree, Comm: []byte{}, TID: 17034, CPU: -1, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
 		// A "[" in the comm of a line without CPU.
-		{"   Web [Content] 1 7 55.5: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
-			Event{Kind: PageFree, Comm: []byte("Web [Content] 1"), TID: 7, CPU: -1, Time: 55500000000, PFN: 1, Migratetype: -1}},
+		{"   Web [Content] x 7 55.5: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+			Event{Kind: PageFree, Comm: []byte("Web [Content] x"), TID: 7, CPU: -1, Time: 55500000000, PFN: 1, Migratetype: -1}},
+		// A comm ending in a number, without CPU: a TID of 5 digits is
+		// no -L CPU.
+		{"    Web Content 2   17034   432.974426: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+			Event{Kind: PageFree, Comm: []byte("Web Content 2"), TID: 17034, CPU: -1, Time: 432974426000, PFN: 1, Migratetype: -1}},
+		// perf script -L: "%8.8s %7d %3d ", the CPU bare; with +pid.
+		{"     tar   17034   5   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+			Event{Kind: PageFree, Comm: []byte("tar"), TID: 17034, CPU: 5, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
+		{"kworker/   17030/17034    12   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
+			Event{Kind: PageFree, Comm: []byte("kworker/"), TID: 17034, CPU: 12, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},
 	}
 	for _, c := range cases {
 		var ev Event

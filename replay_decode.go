@@ -92,12 +92,15 @@ type replayBlock struct {
 }
 
 const (
-	// replayBlockSize is a block's text: a few hundred lines, enough
+	// replayBlockSize is a block's text: about a hundred lines, enough
 	// that handing a block on costs little per event, few enough that
-	// the stages overlap from the start.
-	replayBlockSize = 64 << 10
-	// replayBlocks is how many blocks are in flight.
-	replayBlocks = 8
+	// the stages overlap from the start and that a block's text and
+	// events are still in the caches when the other stage takes them
+	// (16 KiB replayed the tar capture 10% faster than 64 KiB, in three
+	// interleaved runs; 8 KiB as fast as 16).
+	replayBlockSize = 16 << 10
+	// replayBlocks is how many blocks are in flight: 256 KiB of text.
+	replayBlocks = 16
 	// replayMaxLine is the longest line a trace may hold, as for
 	// perfscript.Scanner.
 	replayMaxLine = 1 << 20

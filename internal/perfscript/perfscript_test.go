@@ -64,6 +64,10 @@ func TestParseLineEachKind(t *testing.T) {
 		// no -L CPU.
 		{"    Web Content 2   17034   432.974426: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
 			Event{Kind: PageFree, Comm: []byte("Web Content 2"), TID: 17034, CPU: -1, Time: 432974426000, PFN: 1, Migratetype: -1}},
+		// ...but with a TID of at most 4 digits it reads as -L's "TID
+		// CPU": the documented ambiguity.
+		{"        worker 2   1234   1.500000: kmem:mm_page_free: page=0x1 pfn=0x1 order=0",
+			Event{Kind: PageFree, Comm: []byte("worker"), TID: 2, CPU: 1234, Time: 1500000000, PFN: 1, Migratetype: -1}},
 		// perf script -L: "%8.8s %7d %3d ", the CPU bare; with +pid.
 		{"     tar   17034   5   432.974426: kmem:mm_page_free: page=0x13bd20 pfn=0x13bd20 order=4",
 			Event{Kind: PageFree, Comm: []byte("tar"), TID: 17034, CPU: 5, Time: 432974426000, PFN: 0x13bd20, Order: 4, Migratetype: -1}},

@@ -314,7 +314,10 @@ func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error
 		vmaps:    map[uint64]Object{},
 		caches:   map[string]*Cache{},
 		failures: map[failKey]*ReplayFailure{},
+		freed:    map[int]*freeEchoes{},
 		lastTID:  -1,
+
+		unknownNames: map[string][]string{},
 	}
 	for _, n := range s.alloc.Nodes() {
 		for t := 0; t < gfp.MaxNrZones; t++ {
@@ -560,9 +563,6 @@ func (rp *replayer) mask(ev *replayEvent, sizeOrOrder int64) (gfp.Mask, bool) {
 	names, ok := rp.unknownNames[string(text)]
 	if !ok {
 		_, names, _ = gfp.ParseKnown(string(text))
-		if rp.unknownNames == nil {
-			rp.unknownNames = map[string][]string{}
-		}
 		rp.unknownNames[string(text)] = names
 	}
 	if rp.rep.UnknownFlags == nil {
@@ -616,9 +616,6 @@ func (rp *replayer) echoes(tid int) *freeEchoes {
 	}
 	e := rp.freed[tid]
 	if e == nil {
-		if rp.freed == nil {
-			rp.freed = map[int]*freeEchoes{}
-		}
 		e = &freeEchoes{}
 		rp.freed[tid] = e
 	}

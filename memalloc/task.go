@@ -110,11 +110,8 @@ func NewTask(name string) *Task { return NewTaskWith(name) }
 //
 // Kernel: kernel/fork.c:copy_process(), kernel/kthread.c:kthread().
 func NewTaskWith(name string, opts ...TaskOption) *Task {
-	if len(name) > TaskCommLen-1 {
-		name = name[:TaskCommLen-1]
-	}
 	t := &Task{}
-	t.comm.Store(&name)
+	t.setComm(name)
 	for _, o := range opts {
 		o(t)
 	}
@@ -139,6 +136,11 @@ func (t *Task) Comm() string {
 func (t *Task) SetComm(name string) {
 	t.enter()
 	defer t.exit()
+	t.setComm(name)
+}
+
+// setComm stores name, cut to TaskCommLen-1 bytes, as the comm.
+func (t *Task) setComm(name string) {
 	if len(name) > TaskCommLen-1 {
 		name = name[:TaskCommLen-1]
 	}

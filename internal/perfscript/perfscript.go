@@ -123,7 +123,7 @@ type Event struct {
 	Name []byte // "kmem:mm_page_alloc"
 	Comm []byte // the task's comm; may hold blanks
 	TID  int
-	CPU  int   // -1 when the line has no "[CPU]" (perf script -F -cpu)
+	CPU  int   // -1 when the line has no CPU (perf script -F -cpu)
 	Time int64 // nanoseconds since boot
 
 	// The page events: pfn, order, migratetype (-1 when the event has
@@ -432,7 +432,8 @@ func (ev *Event) head(b []byte, k, form int) ([]byte, bool) {
 	i, cpu, n := k, -1, 0
 	switch form {
 	case cpuBare:
-		// At most 4 digits: NR_CPUS is at most 8192.
+		// At most 4 digits: x86_64's NR_CPUS is at most 8192
+		// (arch/x86/Kconfig:NR_CPUS_RANGE_END).
 		for cpu = 0; i < len(b) && isDigit(b[i]) && n < 5; i, n = i+1, n+1 {
 			cpu = cpu*10 + int(b[i]-'0')
 		}
@@ -511,7 +512,12 @@ const maxSecs = (math.MaxInt64 - 999_999_999) / 1_000_000_000
 // when the word before the timestamp is a number of at most 4 digits that
 // follows a TID, "COMM TID CPU TIME:" (perf script -L, which prints the
 // CPU as "%3d"). A comm whose last word is a number, on a line without the
-// CPU and with a TID of at most 4 digits, reads as the second.
+// CPU and with a TID of at most 4 digits, reads as the second. head's
+// timestamp ends at the first byte that is not a digit or the dot, so a
+// head found here ends at the colon c.
+//
+// Kernel: tools/perf/builtin-script.c:perf_sample__fprintf_start() ("%8.8s"
+// comm, "%7d" TID and "%3d" CPU under -L).
 func (ev *Event) headNoBracket(b []byte) ([]byte, bool) {
 	for from := 0; ; {
 		c := bytes.IndexByte(b[from:], ':')
@@ -538,11 +544,11 @@ func (ev *Event) headNoBracket(b []byte) ([]byte, bool) {
 			w--
 		}
 		if w < s-2 && (w < 0 || b[w] == ' ') {
-			if rest, ok := ev.head(b, w+1, cpuBare); ok && len(rest) == len(b)-c-1 {
+			if rest, ok := ev.head(b, w+1, cpuBare); ok {
 				return rest, true
 			}
 		}
-		if rest, ok := ev.head(b, s, cpuNone); ok && len(rest) == len(b)-c-1 {
+		if rest, ok := ev.head(b, s, cpuNone); ok {
 			return rest, true
 		}
 	}

@@ -16,22 +16,24 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// progressBar counts the bytes a replay reads and redraws one line on w
-// at most ten times a second: "replay [=====>    ] 45% 1.2 MB/2.7 MB
-// 123456 events". The size is known when the reader is a file (or has a
-// Len or Size method); otherwise the bar shows bytes and events only.
+// progressBar shows how much of the trace a replay has taken, redrawing
+// one line on w at most ten times a second: "replay [=====>    ] 45% 1.2
+// MB/2.7 MB 123456 events". The size is known when the reader is a file
+// (or has a Len or Size method); otherwise the bar shows bytes and events
+// only.
 type progressBar struct {
-	r     io.Reader
 	w     io.Writer
 	total int64
-	// read is written by whichever replay goroutine reads the next
-	// block of the trace, and read by the caller's, which draws.
+	// read counts the bytes of the trace cut into blocks. It is written
+	// by whichever replay goroutine cuts the next block, and read by the
+	// caller's, which draws.
 	read atomic.Int64
 	last time.Time
 }
 
+// newProgressBar returns a bar on w for a replay of r.
 func newProgressBar(w io.Writer, r io.Reader) *progressBar {
-	p := &progressBar{r: r, w: w, total: -1}
+	p := &progressBar{w: w, total: -1}
 	switch v := r.(type) {
 	case interface{ Len() int }:
 		p.total = int64(v.Len())
@@ -43,12 +45,6 @@ func newProgressBar(w io.Writer, r io.Reader) *progressBar {
 		}
 	}
 	return p
-}
-
-func (p *progressBar) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.read.Add(int64(n))
-	return n, err
 }
 
 // draw redraws the bar if a tenth of a second has passed.

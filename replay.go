@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mmsim/mmsim/gfp"
@@ -345,12 +346,13 @@ func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error
 // run is the replay loop: the pipeline's blocks, event by event.
 func (rp *replayer) run(r io.Reader) error {
 	var bar *progressBar
+	var read *atomic.Int64
 	if rp.cfg.progress != nil {
 		bar = newProgressBar(rp.cfg.progress, r)
-		r = bar
+		read = &bar.read
 	}
 	var last int64
-	err := replayPipeline(r, func(b *replayBlock) bool {
+	err := replayPipeline(r, read, func(b *replayBlock) bool {
 		base := int(rp.rep.Lines)
 		rp.rep.Lines += int64(b.lines)
 		if b.malformed > 0 {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/internal/perfscript"
@@ -21,6 +23,8 @@ import (
 // spreads over both while the replay, the one sequential part, never
 // waits for a CPU: a third goroutine would time-share with it. The replay
 // sees the capture's order, so it is as deterministic as a single loop.
+// A trace already in memory is cut into blocks in place; copying the tar
+// capture's 26 MB into blocks had been a tenth of its replay.
 
 // replayEvent is one decoded event: what the replay needs of a
 // perfscript.Event, with the gfp mask parsed. It is kept small (80 bytes,
@@ -80,8 +84,10 @@ func saturate32(n int) int32 {
 // replayBlock is a run of whole lines of the trace and, once decoded,
 // their events.
 type replayBlock struct {
-	text []byte
-	evs  []replayEvent
+	// text is the block's lines: in buf, the block's own, when they
+	// were read; a part of the caller's text when it was in memory.
+	text, buf []byte
+	evs       []replayEvent
 	// lines are the block's lines; malformed, badLine and bad the lines
 	// skipped as not of perf's shape, and the first of them (its line
 	// number within the block).
@@ -203,26 +209,68 @@ func sameComm(a, b []byte) bool {
 	return string(a) == string(b)
 }
 
-// splitter reads the trace into blocks that end at a line's end.
+// splitter cuts the trace into blocks that end at a line's end.
 type splitter struct {
-	r io.Reader
-	// carry is the start of a line the last block cut off.
+	// r is the trace, read into each block's own buffer; or, when r is
+	// nil, mem is what is left of a trace already in memory, which
+	// blocks are cut from in place.
+	r   io.Reader
+	mem []byte
+	// carry is the start of a line the last block read cut off.
 	carry []byte
 	eof   bool
 	err   error
+	// read, if not nil, counts the bytes cut into blocks.
+	read *atomic.Int64
 }
 
-// fill reads the next block's text into b, reporting false when the trace
-// is over (or a read failed: err says).
+// fill cuts the next block into b, reporting false when the trace is over
+// (or a read failed, or a line is longer than replayMaxLine: err says).
 func (sp *splitter) fill(b *replayBlock) bool {
+	var ok bool
+	if sp.r == nil {
+		ok = sp.cut(b)
+	} else {
+		ok = sp.readBlock(b)
+	}
+	if ok && sp.read != nil {
+		sp.read.Add(int64(len(b.text)))
+	}
+	return ok
+}
+
+// cut makes b's text the next block of the in-memory trace: about
+// replayBlockSize bytes, up to the end of a line.
+func (sp *splitter) cut(b *replayBlock) bool {
+	if len(sp.mem) == 0 {
+		return false
+	}
+	n := len(sp.mem)
+	if n > replayBlockSize {
+		if nl := bytes.LastIndexByte(sp.mem[:replayBlockSize], '\n'); nl >= 0 {
+			n = nl + 1
+		} else if nl = bytes.IndexByte(sp.mem, '\n'); nl >= 0 {
+			n = nl + 1 // one line is the block
+		}
+	}
+	if n > replayMaxLine { // one line, the block
+		sp.err, sp.mem = bufio.ErrTooLong, nil
+		return false
+	}
+	b.text, sp.mem = sp.mem[:n:n], sp.mem[n:]
+	return true
+}
+
+// readBlock reads the next block's text into b's own buffer.
+func (sp *splitter) readBlock(b *replayBlock) bool {
 	if sp.eof && len(sp.carry) == 0 {
 		return false
 	}
 	// Room for the carried line and as much again.
-	if n := min(max(replayBlockSize, 2*len(sp.carry)), replayMaxLine); cap(b.text) < n {
-		b.text = make([]byte, 0, n)
+	if n := min(max(replayBlockSize, 2*len(sp.carry)), replayMaxLine); cap(b.buf) < n {
+		b.buf = make([]byte, 0, n)
 	}
-	b.text = append(b.text[:0], sp.carry...)
+	b.text = append(b.buf[:0], sp.carry...)
 	sp.carry = sp.carry[:0]
 	for {
 		for !sp.eof && len(b.text) < cap(b.text) {
@@ -236,11 +284,12 @@ func (sp *splitter) fill(b *replayBlock) bool {
 			}
 		}
 		if sp.eof {
+			b.buf = b.text
 			return len(b.text) > 0
 		}
 		if nl := bytes.LastIndexByte(b.text, '\n'); nl >= 0 {
 			sp.carry = append(sp.carry, b.text[nl+1:]...)
-			b.text = b.text[:nl+1]
+			b.buf, b.text = b.text, b.text[:nl+1]
 			return true
 		}
 		// One line fills the block: grow it, as far as a line may be.
@@ -260,8 +309,8 @@ type replayQueue struct {
 	mu sync.Mutex
 	// cond is signalled when a block is decoded or freed, and at a stop.
 	cond sync.Cond
-	// sp reads the trace; ended says it has no more. Protected by mu.
-	sp    splitter
+	// sp cuts the trace; ended says it has no more. Protected by mu.
+	sp    *splitter
 	ended bool
 	// free are the blocks not in use; queue the blocks split and not
 	// yet replayed, in the trace's order. Protected by mu.
@@ -303,9 +352,95 @@ func (q *replayQueue) decodeLocked(d *replayDecoder, b *replayBlock) {
 // replayPipeline splits and decodes r and hands each block to replay, in
 // the trace's order, on the caller's goroutine. replay returns false to
 // stop early; the decoder goroutine then stops too. It returns when both
-// have, with the read error that ended the trace, if any.
-func replayPipeline(r io.Reader, replay func(*replayBlock) bool) error {
-	q := &replayQueue{sp: splitter{r: r}}
+// have, with the read error that ended the trace, if any. read, if not
+// nil, counts the bytes of the trace taken.
+//
+// A trace already in memory, in a bytes.Reader or a bytes.Buffer, is not
+// copied: their WriteTo hands the text to inPlace's Write, which replays
+// it before returning.
+func replayPipeline(r io.Reader, read *atomic.Int64, replay func(*replayBlock) bool) error {
+	switch r.(type) {
+	case *bytes.Reader, *bytes.Buffer:
+		w := &inPlace{read: read, replay: replay}
+		_, err := r.(io.WriterTo).WriteTo(w)
+		if err == nil && len(w.carry) > 0 && !w.stopped {
+			// The last line, without a newline.
+			err = w.run(w.carry)
+		}
+		if err == errReplayStopped {
+			err = nil
+		}
+		return err
+	}
+	_, err := runPipeline(&splitter{r: r, read: read}, replay)
+	return err
+}
+
+// inPlace is the io.Writer a trace in memory is written to. Each Write
+// replays the text it is given, in place, and returns when done with
+// it, as io.Writer requires; a line split between two Writes is carried,
+// copied, to the next.
+type inPlace struct {
+	read   *atomic.Int64
+	replay func(*replayBlock) bool
+	// carry is the start of a line the last Write cut off.
+	carry []byte
+	// stopped says replay ended the replay early.
+	stopped bool
+}
+
+// errReplayStopped ends a WriteTo whose replay stopped early.
+var errReplayStopped = errors.New("replay stopped")
+
+func (w *inPlace) Write(p []byte) (int, error) {
+	if w.stopped {
+		return 0, errReplayStopped
+	}
+	text := p
+	if len(w.carry) > 0 {
+		nl := bytes.IndexByte(p, '\n')
+		if nl < 0 {
+			if len(w.carry)+len(p) > replayMaxLine {
+				return 0, bufio.ErrTooLong
+			}
+			w.carry = append(w.carry, p...)
+			return len(p), nil
+		}
+		w.carry = append(w.carry, p[:nl+1]...)
+		if err := w.run(w.carry); err != nil {
+			return 0, err
+		}
+		w.carry, text = w.carry[:0], p[nl+1:]
+	}
+	nl := bytes.LastIndexByte(text, '\n')
+	if err := w.run(text[:nl+1]); err != nil {
+		return 0, err
+	}
+	if rest := text[nl+1:]; len(rest) > 0 {
+		if len(rest) > replayMaxLine {
+			return 0, bufio.ErrTooLong
+		}
+		w.carry = append(w.carry, rest...)
+	}
+	return len(p), nil
+}
+
+// run replays text, whole lines, cut into blocks in place.
+func (w *inPlace) run(text []byte) error {
+	if len(text) == 0 {
+		return nil
+	}
+	stopped, err := runPipeline(&splitter{mem: text, read: w.read}, w.replay)
+	if err == nil && stopped {
+		w.stopped, err = true, errReplayStopped
+	}
+	return err
+}
+
+// runPipeline runs the two goroutines over sp's blocks, reporting whether
+// replay stopped the replay early and sp's error.
+func runPipeline(sp *splitter, replay func(*replayBlock) bool) (stopped bool, err error) {
+	q := &replayQueue{sp: sp}
 	q.cond.L = &q.mu
 	for range replayBlocks {
 		b, _ := replayBlockPool.Get().(*replayBlock)
@@ -356,13 +491,15 @@ func replayPipeline(r io.Reader, replay func(*replayBlock) bool) error {
 		}
 		q.cond.Wait()
 	}
+	stopped = q.stopped
 	q.mu.Unlock()
 	wg.Wait()
 	for _, b := range append(q.free, q.queue...) {
-		*b = replayBlock{text: b.text[:0], evs: b.evs[:0]}
+		// The block's own buffer, not a text it may have been cut from.
+		*b = replayBlock{buf: b.buf[:0], evs: b.evs[:0]}
 		replayBlockPool.Put(b)
 	}
-	return q.sp.err
+	return stopped, sp.err
 }
 
 // replayBlockPool keeps finished replays' blocks, with their text and

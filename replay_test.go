@@ -298,13 +298,22 @@ func TestReplayBlocks(t *testing.T) {
 		"half":      iotest.HalfReader(strings.NewReader(text)),
 		"data+EOF":  iotest.DataErrReader(strings.NewReader(text)),
 		"4093-byte": &chunkReader{strings.NewReader(text), 4093},
+		// In memory: cut in place.
+		"bytes.Reader": bytes.NewReader([]byte(text)),
+		"bytes.Buffer": bytes.NewBufferString(text),
 	} {
 		require.Equal(t, want, replay(r), name)
 	}
 
-	s := newSystem(t, mmsim.DefaultConfig())
-	_, err := s.Replay(strings.NewReader(text[:1000]+strings.Repeat("y", 1<<20+1)+"\n"), mmsim.ReplayProgress(nil))
-	require.ErrorIs(t, err, bufio.ErrTooLong)
+	long := text[:1000] + strings.Repeat("y", 1<<20+1) + "\n"
+	for name, r := range map[string]io.Reader{
+		"read":      strings.NewReader(long),
+		"in memory": bytes.NewReader([]byte(long)),
+	} {
+		s := newSystem(t, mmsim.DefaultConfig())
+		_, err := s.Replay(r, mmsim.ReplayProgress(nil))
+		require.ErrorIs(t, err, bufio.ErrTooLong, name)
+	}
 }
 
 // TestReplayEventText: what a replay keeps of an event's text — the

@@ -257,9 +257,10 @@ type replayer struct {
 // A gfp_flags naming flags the modelled kernel lacks (another version's
 // or configuration's) is made with the flags it knows, and the others
 // are counted by name.
-// Only a read error of r, a simulated panic (the machine is dead) or a
-// Close of the machine (ErrClosed, at the end of the block being
-// replayed) ends a replay early. The blocks the capture left allocated
+// Only a read error of r, a line of 1 MiB or more (bufio.ErrTooLong), a
+// simulated panic (the machine is dead) or a Close of the machine
+// (ErrClosed, at the end of the block being replayed) ends a replay
+// early. The blocks the capture left allocated
 // stay allocated.
 //
 // Replayed: kmem:mm_page_alloc, mm_page_free and mm_page_free_batched
@@ -393,7 +394,7 @@ func (rp *replayer) run(r io.Reader) error {
 		// A machine closed under the replay ends it.
 		return !rp.s.closed.Load()
 	})
-	rp.text = nil // the block's, back in the pool
+	rp.text = nil // the last block's: back in the pool, or the caller's
 	if rp.started {
 		rp.rep.End = last
 		rp.advance(last)

@@ -24,7 +24,7 @@ import (
 // waits for a CPU: a third goroutine would time-share with it. The replay
 // sees the capture's order, so it is as deterministic as a single loop.
 // A trace already in memory is cut into blocks in place: copying the tar
-// capture's 26 MB into blocks had made its replay 7-13% slower.
+// capture's 26 MB into blocks had made its replay 8-15% slower.
 
 // replayEvent is one decoded event: what the replay needs of a
 // perfscript.Event, with the gfp mask parsed. It is kept small (80 bytes,
@@ -85,7 +85,9 @@ func saturate32(n int) int32 {
 // their events.
 type replayBlock struct {
 	// text is the block's lines: in buf, the block's own, when they
-	// were read; a part of the caller's text when it was in memory.
+	// were read; when the trace was in memory, a part of the caller's
+	// text or of inPlace's carry. Only buf and evs go back to the pool:
+	// no block keeps a caller's text past its replay.
 	text, buf []byte
 	evs       []replayEvent
 	// lines are the block's lines; malformed, badLine and bad the lines
@@ -107,8 +109,9 @@ const (
 	replayBlockSize = 16 << 10
 	// replayBlocks is how many blocks are in flight: 256 KiB of text.
 	replayBlocks = 16
-	// replayMaxLine is the longest line a trace may hold, as for
-	// perfscript.Scanner.
+	// replayMaxLine bounds a trace's lines, as for perfscript.Scanner:
+	// a line of replayMaxLine bytes or more, not counting its newline,
+	// ends the replay with bufio.ErrTooLong.
 	replayMaxLine = 1 << 20
 )
 
@@ -225,7 +228,7 @@ type splitter struct {
 }
 
 // fill cuts the next block into b, reporting false when the trace is over
-// (or a read failed, or a line is longer than replayMaxLine: err says).
+// (or a read failed, or a line is too long for replayMaxLine: err says).
 func (sp *splitter) fill(b *replayBlock) bool {
 	var ok bool
 	if sp.r == nil {
@@ -239,8 +242,10 @@ func (sp *splitter) fill(b *replayBlock) bool {
 	return ok
 }
 
-// cut makes b's text the next block of the in-memory trace: about
-// replayBlockSize bytes, up to the end of a line.
+// cut makes b's text the next block of the in-memory trace: whole lines,
+// at most replayBlockSize bytes of them, or one longer line; the trace's
+// last line may lack its newline. A line too long for replayMaxLine ends
+// the trace with bufio.ErrTooLong.
 func (sp *splitter) cut(b *replayBlock) bool {
 	if len(sp.mem) == 0 {
 		return false
@@ -253,10 +258,17 @@ func (sp *splitter) cut(b *replayBlock) bool {
 			n = nl + 1 // one line is the block
 		}
 	}
-	if n > replayMaxLine { // one line, the block
-		sp.err, sp.mem = bufio.ErrTooLong, nil
-		return false
+	if line := n; line >= replayMaxLine { // then one line is the block
+		if sp.mem[n-1] == '\n' {
+			line--
+		}
+		if line >= replayMaxLine {
+			sp.err, sp.mem = bufio.ErrTooLong, nil
+			return false
+		}
 	}
+	// The block's capacity ends with it, so that nothing reading a word
+	// past a field (sameComm) reads beyond the text it was handed.
 	b.text, sp.mem = sp.mem[:n:n], sp.mem[n:]
 	return true
 }
@@ -361,6 +373,10 @@ func (q *replayQueue) decodeLocked(d *replayDecoder, b *replayBlock) {
 func replayPipeline(r io.Reader, read *atomic.Int64, replay func(*replayBlock) bool) error {
 	switch r.(type) {
 	case *bytes.Reader, *bytes.Buffer:
+		// These two, whose WriteTo makes one Write of all the text
+		// left. Each Write runs a pipeline of its own, so a WriterTo
+		// writing in small pieces (a bufio.Reader's) would be slower
+		// than reading.
 		w := &inPlace{read: read, replay: replay}
 		_, err := r.(io.WriterTo).WriteTo(w)
 		if err == nil && len(w.carry) > 0 && !w.stopped {
@@ -379,7 +395,8 @@ func replayPipeline(r io.Reader, read *atomic.Int64, replay func(*replayBlock) b
 // inPlace is the io.Writer a trace in memory is written to. Each Write
 // replays the text it is given, in place, and returns when done with
 // it, as io.Writer requires; a line split between two Writes is carried,
-// copied, to the next.
+// copied, to the next. What the last Write leaves in carry, a last line
+// without its newline, is its caller's to run.
 type inPlace struct {
 	read   *atomic.Int64
 	replay func(*replayBlock) bool
@@ -392,6 +409,9 @@ type inPlace struct {
 // errReplayStopped ends a WriteTo whose replay stopped early.
 var errReplayStopped = errors.New("replay stopped")
 
+// Write replays p's whole lines. On an error (the replay stopped early, a
+// line too long) it reports 0 bytes written, whatever it replayed: the
+// position of a reader whose replay ended early is not specified.
 func (w *inPlace) Write(p []byte) (int, error) {
 	if w.stopped {
 		return 0, errReplayStopped
@@ -400,7 +420,7 @@ func (w *inPlace) Write(p []byte) (int, error) {
 	if len(w.carry) > 0 {
 		nl := bytes.IndexByte(p, '\n')
 		if nl < 0 {
-			if len(w.carry)+len(p) > replayMaxLine {
+			if len(w.carry)+len(p) >= replayMaxLine {
 				return 0, bufio.ErrTooLong
 			}
 			w.carry = append(w.carry, p...)
@@ -417,7 +437,7 @@ func (w *inPlace) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	if rest := text[nl+1:]; len(rest) > 0 {
-		if len(rest) > replayMaxLine {
+		if len(rest) >= replayMaxLine {
 			return 0, bufio.ErrTooLong
 		}
 		w.carry = append(w.carry, rest...)
@@ -431,14 +451,15 @@ func (w *inPlace) run(text []byte) error {
 		return nil
 	}
 	stopped, err := runPipeline(&splitter{mem: text, read: w.read}, w.replay)
-	if err == nil && stopped {
+	if stopped {
 		w.stopped, err = true, errReplayStopped
 	}
 	return err
 }
 
 // runPipeline runs the two goroutines over sp's blocks, reporting whether
-// replay stopped the replay early and sp's error.
+// replay stopped the replay early and, if not, sp's error: a block cut
+// ahead of a stop does not make the replay's error.
 func runPipeline(sp *splitter, replay func(*replayBlock) bool) (stopped bool, err error) {
 	q := &replayQueue{sp: sp}
 	q.cond.L = &q.mu
@@ -499,9 +520,13 @@ func runPipeline(sp *splitter, replay func(*replayBlock) bool) (stopped bool, er
 		*b = replayBlock{buf: b.buf[:0], evs: b.evs[:0]}
 		replayBlockPool.Put(b)
 	}
-	return stopped, sp.err
+	if stopped {
+		return true, nil
+	}
+	return false, sp.err
 }
 
-// replayBlockPool keeps finished replays' blocks, with their text and
-// event arrays, as pfnEntriesPool does the pfn table's.
+// replayBlockPool keeps finished replays' blocks, with their own buffers
+// and event arrays (never a text cut in place), as pfnEntriesPool does the
+// pfn table's.
 var replayBlockPool sync.Pool // of *replayBlock

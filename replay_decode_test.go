@@ -7,15 +7,17 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 )
 
 // TestInPlaceWrites: however a trace in memory is handed over in Writes,
-// the blocks replayed are its lines, whole and in order, each a part of
-// the text written (not a copy) unless it was split between two Writes
-// or lacks its newline;
-// a replay stopped early takes no more.
+// the blocks replayed are its lines, whole and in order; with one Write,
+// each a part of the text written, not a copy, but for the last line,
+// which lacks its newline. A replay stopped early takes no more and ends
+// without an error; a line too long ends it with bufio.ErrTooLong; no
+// block keeps the text once the replay is over.
 func TestInPlaceWrites(t *testing.T) {
 	var b strings.Builder
 	for i := range 4000 {
@@ -64,6 +66,18 @@ func TestInPlaceWrites(t *testing.T) {
 		require.Equal(t, len(text), off)
 		require.Equal(t, 1, copied, "%T", r)
 	}
+
+	// A replay in place keeps nothing of the text: a replay read after
+	// it, into pooled blocks with lines split between reads, leaves it
+	// as it was.
+	kept := bytes.Clone(text)
+	require.NoError(t, replayPipeline(bytes.NewReader(kept), nil, func(*replayBlock) bool { return true }))
+	require.NoError(t, replayPipeline(iotest.HalfReader(strings.NewReader(strings.Repeat("z\n", 50000))), nil,
+		func(*replayBlock) bool { return true }))
+	require.Equal(t, text, kept)
+
+	// Stopped, in memory: no error.
+	require.NoError(t, replayPipeline(bytes.NewReader(text), nil, func(*replayBlock) bool { return false }))
 
 	// Stopped after the first block: the Write says so, and takes no more.
 	blocks := 0

@@ -212,6 +212,22 @@ func TestReplayClosed(t *testing.T) {
 	rep, err := s.Replay(r, mmsim.ReplayProgress(nil))
 	require.ErrorIs(t, err, mmsim.ErrClosed)
 	require.Less(t, rep.Events, int64(99784)) // it stopped early
+
+	// In memory, cut in place: closed at the progress bar's first draw,
+	// after the first block.
+	s, err = mmsim.New(mmsim.DefaultConfig())
+	require.NoError(t, err)
+	rep, err = s.Replay(bytes.NewReader(data), mmsim.ReplayProgress(closeOnWrite{func() { _ = s.Close() }}))
+	require.ErrorIs(t, err, mmsim.ErrClosed)
+	require.Less(t, rep.Events, int64(99784))
+}
+
+// closeOnWrite calls close at each Write.
+type closeOnWrite struct{ close func() }
+
+func (c closeOnWrite) Write(p []byte) (int, error) {
+	c.close()
+	return len(p), nil
 }
 
 // closeAfter reads r and calls close once n bytes have been read.
@@ -305,14 +321,34 @@ func TestReplayBlocks(t *testing.T) {
 		require.Equal(t, want, replay(r), name)
 	}
 
-	long := text[:1000] + strings.Repeat("y", 1<<20+1) + "\n"
-	for name, r := range map[string]io.Reader{
-		"read":      strings.NewReader(long),
-		"in memory": bytes.NewReader([]byte(long)),
-	} {
-		s := newSystem(t, mmsim.DefaultConfig())
-		_, err := s.Replay(r, mmsim.ReplayProgress(nil))
-		require.ErrorIs(t, err, bufio.ErrTooLong, name)
+	// A line of 1 MiB or more, not counting its newline, is too long,
+	// read or in memory, last or not.
+	head := text[:strings.LastIndexByte(text[:1000], '\n')+1]
+	for _, n := range []int{1<<20 - 1, 1 << 20, 1<<20 + 1} {
+		for _, end := range []string{"\n", "", "\n" + head} {
+			long := head + strings.Repeat("y", n) + end
+			var want error
+			if n >= 1<<20 {
+				want = bufio.ErrTooLong
+			}
+			for name, r := range map[string]io.Reader{
+				"read":      strings.NewReader(long),
+				"in memory": bytes.NewReader([]byte(long)),
+			} {
+				s := newSystem(t, mmsim.DefaultConfig())
+				rep, err := s.Replay(r, mmsim.ReplayProgress(nil))
+				if want == nil {
+					require.NoError(t, err, "%s: %d bytes, then %.1q", name, n, end)
+					lines := strings.Count(long, "\n")
+					if !strings.HasSuffix(long, "\n") {
+						lines++
+					}
+					require.EqualValues(t, lines, rep.Lines, name)
+				} else {
+					require.ErrorIs(t, err, want, "%s: %d bytes, then %.1q", name, n, end)
+				}
+			}
+		}
 	}
 }
 

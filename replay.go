@@ -260,8 +260,7 @@ type replayer struct {
 // Only a read error of r, a line of 1 MiB or more (bufio.ErrTooLong), a
 // simulated panic (the machine is dead) or a Close of the machine
 // (ErrClosed, at the end of the block being replayed) ends a replay
-// early. The blocks the capture left allocated
-// stay allocated.
+// early. The blocks the capture left allocated stay allocated.
 //
 // Replayed: kmem:mm_page_alloc, mm_page_free and mm_page_free_batched
 // (made with AllocPages and FreePages; a batched free that follows the

@@ -258,14 +258,13 @@ func (sp *splitter) cut(b *replayBlock) bool {
 			n = nl + 1 // one line is the block
 		}
 	}
-	if line := n; line >= replayMaxLine { // then one line is the block
-		if sp.mem[n-1] == '\n' {
-			line--
-		}
-		if line >= replayMaxLine {
-			sp.err, sp.mem = bufio.ErrTooLong, nil
-			return false
-		}
+	line := n // less its newline: a block as long as replayMaxLine is one line
+	if sp.mem[n-1] == '\n' {
+		line--
+	}
+	if line >= replayMaxLine {
+		sp.err, sp.mem = bufio.ErrTooLong, nil
+		return false
 	}
 	// The block's capacity ends with it, so that nothing reading a word
 	// past a field (sameComm) reads beyond the text it was handed.

@@ -138,6 +138,88 @@ func TestTimestamps(t *testing.T) {
 	}
 }
 
+// TestHeadColumns: the column fast path reads what head reads, at every
+// '[' of every line of the bundled captures and of lines at its edges,
+// and it is the path the captures' lines take.
+func TestHeadColumns(t *testing.T) {
+	const name = "             kmem:mm_page_free: page=0x1 pfn=0x1 order=0"
+	edges := map[string]bool{ // whether the column path reads the line
+		"             tar 17034 [000]   432.870411:" + name:    true,
+		"              xz     7 [001]     0.000001:" + name:    true,
+		"              xz  1234 [123] 12345.999999:" + name:    true,
+		"xz 99999 [000] 00432.870411:" + name:                  true,
+		"              xz   12345 [000]   432.870411:" + name:  true, // 7.2's "%7d"
+		"              xz 123456 [000]   432.870411:" + name:   true,
+		"              xz  123456 [000]   432.870411:" + name:  true,
+		"              xz 1234567 [000]   432.870411:" + name:  false, // no blank in the column
+		"              xz 12345 [000] 123456.870411:" + name:   true,  // an uptime of 28 hours
+		"              xz 12345 [000] 1234567.870411:" + name:  true,
+		"              xz 12345 [000] 12345678.870411:" + name: false,
+		"              xz 12345 [000]  1 3456.870411:" + name:  false,
+		"              xz 12345 [000] 12 456.870411:" + name:   false,
+		"              xz 12345 [000] 1 34567.870411:" + name:  false,
+		"              xz 12345 [000]123456.870411:" + name:    false,
+		"              xz 12345 [000]|123456.870411:" + name:   false,
+		"              xz 12345 [000]  \x00432.870411:" + name: false,
+		"              xz 12345 [000]  123456.870411:" + name:  true, // wider than perf pads it: what head reads
+		"              xz  1 23 [000]   432.870411:" + name:    true, // TID 23, as head reads it
+		"              xz 12345 [000]   4 2.870411:" + name:    false,
+		"              xz 12345 [000]   432.870411123:" + name: false, // --ns
+		"              xz 12345 [0a0]   432.870411:" + name:    false,
+		"              xz 12345 [000]   432.87041a:" + name:    false,
+		"              xz 12345 [000]  |432.870411:" + name:    false,
+		"           17030/17034 [000]   432.870411:" + name:    false,
+		"              xz 12345 [000]   432.870411" + name:     false,
+		"              xz 12345 [000]      .870411:" + name:    false,
+		"              xz 123\xb0 [000]   432.870411:" + name:  false,
+		"              xz \xb012 [000]   432.870411:" + name:   false,
+		"x 1 [000] 1.000000:" + name:                           false, // too near the start
+	}
+	for line, want := range edges {
+		b := skipBlanks([]byte(line))
+		k := bytes.IndexByte(b, '[')
+		require.Equal(t, want, checkHeadColumns(t, b, k), "%q", line)
+	}
+	for _, capture := range []string{"page_tar_xz.perf.txt.gz", "page_anon_mmap.perf.txt.gz", "slab_mix_head60k.perf.txt.gz", "memcg_pressure_run1.perf.txt.gz"} {
+		events, fast := 0, 0
+		for line := range bytes.Lines(readCapture(t, capture)) {
+			b := skipBlanks(bytes.TrimSuffix(line, []byte("\n")))
+			if len(b) == 0 || b[0] == '#' {
+				continue
+			}
+			events++
+			for k := range b {
+				if b[k] == '[' && checkHeadColumns(t, b, k) {
+					fast++
+					break
+				}
+			}
+		}
+		// All but the lines of perf's header.
+		require.GreaterOrEqual(t, fast, events*99/100, capture)
+	}
+}
+
+// checkHeadColumns checks that, if the column path reads the head at k,
+// head reads it the same, and reports whether it did.
+func checkHeadColumns(t testing.TB, b []byte, k int) bool {
+	var fast, slow Event
+	rest, ok := fast.headColumns(b, k)
+	if !ok {
+		return false
+	}
+	want, ok := slow.head(b, k, cpuBracketed)
+	require.True(t, ok, "%q: the column path read a head head rejects", b)
+	require.Equal(t, string(want), string(rest), "%q", b)
+	require.Equal(t, cap(want), cap(rest), "%q", b)
+	require.Equal(t, slow.TID, fast.TID, "%q", b)
+	require.Equal(t, slow.CPU, fast.CPU, "%q", b)
+	require.Equal(t, slow.Time, fast.Time, "%q", b)
+	require.Equal(t, string(slow.Comm), string(fast.Comm), "%q", b)
+	require.Equal(t, cap(slow.Comm), cap(fast.Comm), "%q: comm cut elsewhere", b)
+	return true
+}
+
 func TestEightDigits(t *testing.T) {
 	le := func(s string) uint64 {
 		var u uint64
@@ -379,6 +461,11 @@ func FuzzParseLine(f *testing.F) {
 		f.Add(l)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
+		for k, b := 0, []byte(line); k < len(b); k++ {
+			if b[k] == '[' {
+				checkHeadColumns(t, b, k)
+			}
+		}
 		var ev Event
 		if err := ParseLine([]byte(line), &ev); err != nil {
 			require.ErrorIs(t, err, ErrMalformed)

@@ -507,13 +507,14 @@ func (ev *Event) head(b []byte, k, form int) ([]byte, bool) {
 
 // headColumns is head's fast path for the '[' at k, in perf's columns:
 // "COMM TID [CPU] SECS.USECS:" with the TID right-aligned after a blank
-// (the captures here, from a 6.18 machine's perf, pad it to five columns;
-// 7.2's perf pads it to seven), of at most six digits; the CPU as
-// "[%03d]"; and the timestamp as "%12s" pads it, with at most seven
-// digits of seconds (an uptime below 115 days). It reads each field from
-// one word, where head's loops cost about 400 instructions a line, and
-// reports false for any other line, which head then reads: a line it
-// accepts, head would have read the same.
+// (the captures here pad it to five columns, as perf long did; 7.2's perf
+// pads it to seven), of at most six digits; the CPU as "[%03d]"; and the
+// timestamp as "%12s" pads it, with at most seven digits of seconds (an
+// uptime below 115 days). It reads each field from one word, where head's
+// loops cost about 400 instructions a line. It reports false for a line
+// it cannot read so, which head then reads; a line it accepts (some
+// padded otherwise than perf pads them among them), head would have read
+// the same.
 //
 // Kernel: tools/perf/builtin-script.c:perf_sample__fprintf_start().
 func (ev *Event) headColumns(b []byte, k int) ([]byte, bool) {
@@ -535,8 +536,9 @@ func (ev *Event) headColumns(b []byte, k int) ([]byte, bool) {
 		return nil, false
 	}
 	// In four words: the TID's column and the blank before the '['; the
-	// CPU's "[CCC] "; the last seven bytes of the seconds' column and the
-	// dot; the seconds' last digit, the dot and the six digits after it.
+	// CPU's "[CCC] "; the dot and the seven bytes before it (the seconds'
+	// column, after "] " or " " when it is narrower); the seconds' last
+	// digit, the dot and the six digits after it.
 	wt := binary.LittleEndian.Uint64(h[0:8])
 	wc := binary.LittleEndian.Uint64(h[8:16])
 	ws := binary.LittleEndian.Uint64(h[12+e:])

@@ -558,6 +558,8 @@ func (ev *Event) headColumns(b []byte, k int) ([]byte, bool) {
 	// lanes 2-7, with '0's below them.
 	cpu, ok2 := eightDigits(wc<<32&^0xffffffffff | ascii0s&0xffffffffff)
 	frac, ok3 := eightDigits(wf&^0xffff | 0x3030)
+	// nd == 0 (seven digits, no blank) is tested before the shift by l,
+	// which is then -1.
 	if !(ok1 && ok2 && ok3) || nd == 0 || l == 6 || byte(wt>>(8*l)) != ' ' {
 		return nil, false
 	}
@@ -1048,7 +1050,7 @@ func parseUint(b []byte) (uint64, bool) {
 // columns wide.
 func skipBlanks(b []byte) []byte {
 	for len(b) >= 8 {
-		if x := binary.LittleEndian.Uint64(b) ^ 0x2020202020202020; x != 0 {
+		if x := binary.LittleEndian.Uint64(b) ^ blanks; x != 0 {
 			return b[bits.TrailingZeros64(x)/8:]
 		}
 		b = b[8:]

@@ -178,6 +178,12 @@ type Scanner struct {
 	// badLine and badErr are the first malformed line and its error.
 	badLine int
 	badErr  error
+	// rep is what the last line read in perf's columns leaves for the
+	// next; repeats counts the lines read as its repeats. noRepeat (for
+	// tests) reads every line by parseLine.
+	rep      repeat
+	repeats  int
+	noRepeat bool
 }
 
 const (
@@ -197,7 +203,7 @@ func NewScanner(r io.Reader) *Scanner {
 // Reset. It is how a text already in memory is split among decoders.
 // The kinds SkipFields set stay set.
 func (s *Scanner) Reset(b []byte) {
-	*s = Scanner{buf: b, end: len(b), eof: true, skip: s.skip}
+	*s = Scanner{buf: b, end: len(b), eof: true, skip: s.skip, noRepeat: s.noRepeat}
 }
 
 // SkipFields makes s leave the fields of events of the kinds given
@@ -227,7 +233,7 @@ func (s *Scanner) Scan() bool {
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
-		if err := parseLine(b, &s.ev, s.skip); err != nil {
+		if err := s.parse(b); err != nil {
 			if isFrame(line) {
 				s.frames++
 				continue
@@ -266,8 +272,9 @@ func (s *Scanner) next() ([]byte, bool) {
 
 // read moves the unsplit tail to the front of buf and reads more after
 // it, growing buf for a line longer than it. A read error or a line over
-// maxLine ends the input.
+// maxLine ends the input. The last line, which s.rep compares, is gone.
 func (s *Scanner) read() {
+	s.rep.line = nil
 	if s.start > 0 {
 		s.end = copy(s.buf, s.buf[s.start:s.end])
 		s.start = 0
@@ -352,11 +359,16 @@ func isFrame(line []byte) bool {
 }
 
 // ParseLine decodes one event line into ev, resetting it first.
-func ParseLine(b []byte, ev *Event) error { return parseLine(b, ev, 0) }
+func ParseLine(b []byte, ev *Event) error {
+	_, err := parseLine(b, ev, 0)
+	return err
+}
 
 // parseLine is ParseLine leaving the fields of the kinds whose bits are
-// set in skip undecoded.
-func parseLine(b []byte, ev *Event, skip uint32) error {
+// set in skip undecoded. When headColumns read the head at the line's
+// first '[', dot is the index of the timestamp's dot (0 otherwise): what
+// a repeat may compare.
+func parseLine(b []byte, ev *Event, skip uint32) (dot int, err error) {
 	ev.reset()
 	// "TID [CPU] TIME:": the first '[' preceded by blank + digits whose
 	// "CPU]" and timestamp parse. A comm may itself hold "N [M]".
@@ -366,18 +378,130 @@ func parseLine(b []byte, ev *Event, skip uint32) error {
 			break
 		}
 		k += from
-		from = k + 1
 		if rest, ok := ev.headColumns(b, k); ok {
-			return ev.body(rest, skip)
+			if from == 0 {
+				dot = cap(b) - cap(rest) - 8
+			}
+			return dot, ev.body(rest, skip)
 		}
+		from = k + 1
 		if rest, ok := ev.head(b, k, cpuBracketed); ok {
-			return ev.body(rest, skip)
+			return 0, ev.body(rest, skip)
 		}
 	}
 	if rest, ok := ev.headNoBracket(b); ok {
-		return ev.body(rest, skip)
+		return 0, ev.body(rest, skip)
 	}
-	return fmt.Errorf("%w: no \"TID [CPU] TIME:\" fields", ErrMalformed)
+	return 0, fmt.Errorf("%w: no \"TID [CPU] TIME:\" fields", ErrMalformed)
+}
+
+// parse decodes the event line b into s.ev: as a repeat of the last line
+// read in perf's columns where it is one, else by parseLine.
+func (s *Scanner) parse(b []byte) error {
+	ev, r := &s.ev, &s.rep
+	if rest, ok := r.readHead(b, ev); ok {
+		s.repeats++
+		if r.readName(b, ev) {
+			return ev.fields(s.skip)
+		}
+		err := ev.body(rest, s.skip)
+		if err == nil {
+			r.noteName(b, ev)
+		}
+		return err
+	}
+	dot, err := parseLine(b, ev, s.skip)
+	if err == nil && dot > 0 && !s.noRepeat {
+		r.note(b, dot, ev)
+	}
+	return err
+}
+
+// A repeat is what the last line whose head headColumns read at its first
+// '[' leaves for the next. perf prints a thread's events one after another,
+// and a trace is mostly runs of them: 96% of the tar capture's lines repeat
+// the line before up to the timestamp's fraction ("COMM TID [CPU] SECS."),
+// and 89% its event's name and the padding around it. Such a line is read
+// by comparing those bytes, and the fraction's six digits; what parseLine
+// would read of it is then known, as the same bytes read the same. Its
+// fields are decoded as any line's.
+type repeat struct {
+	// line is the last line (after its leading blanks, as parseLine
+	// takes it); nil when there is none, or when the buffer it aliased
+	// has moved.
+	line []byte
+	// dot is the index of line's timestamp's dot: b[:dot+1] is compared.
+	// min is the length headColumns needs of a line.
+	dot, min int
+	// comm and commEnd bound the comm; tid, cpu and secs (in
+	// nanoseconds) are the head's other fields.
+	comm, commEnd int
+	tid, cpu      int
+	secs          int64
+	// named says the name's part applies: line[dot+8:fields], from the
+	// timestamp's colon to the fields, is compared. nameAt and nameEnd
+	// bound the event's name, of Kind kind.
+	named           bool
+	nameAt, nameEnd int
+	fields          int
+	kind            Kind
+}
+
+// note records what parseLine read of b, a line whose head headColumns
+// read at its first '[', with its timestamp's dot at dot.
+func (r *repeat) note(b []byte, dot int, ev *Event) {
+	r.line, r.dot = b, dot
+	// headColumns wants 21 bytes from the '[' on; they hold the colon
+	// after the fraction, at dot+7.
+	r.min = bytes.IndexByte(b, '[') + 21
+	r.comm = cap(b) - cap(ev.Comm)
+	r.commEnd = r.comm + len(ev.Comm)
+	r.tid, r.cpu = ev.TID, ev.CPU
+	r.secs = ev.Time - ev.Time%1e9
+	r.noteName(b, ev)
+}
+
+// noteName records the name parseLine's body read of b, whose head r
+// holds. A line whose fields are empty is not noted: that the next line's
+// fields start where its own did would not be known from the bytes before
+// them.
+func (r *repeat) noteName(b []byte, ev *Event) {
+	r.line = b
+	r.nameAt = cap(b) - cap(ev.Name)
+	r.nameEnd = r.nameAt + len(ev.Name)
+	r.fields = cap(b) - cap(ev.Fields)
+	r.kind = ev.Kind
+	r.named = len(ev.Fields) > 0
+}
+
+// readHead reads b's head when b repeats r's line up to its timestamp's dot,
+// followed by six digits and a colon, as headColumns would; it resets ev
+// first and returns what follows the colon.
+func (r *repeat) readHead(b []byte, ev *Event) ([]byte, bool) {
+	d := r.dot
+	if r.line == nil || len(b) < r.min || b[d+7] != ':' || string(b[:d+1]) != string(r.line[:d+1]) {
+		return nil, false
+	}
+	// The fraction, read as headColumns reads it: "S.dddddd" (a seconds
+	// digit and the dot, which are r's) as "00dddddd".
+	frac, ok := eightDigits(binary.LittleEndian.Uint64(b[d-1:])&^0xffff | 0x3030)
+	if !ok {
+		return nil, false
+	}
+	ev.reset()
+	ev.TID, ev.CPU, ev.Time, ev.Comm = r.tid, r.cpu, r.secs+int64(frac)*1000, b[r.comm:r.commEnd]
+	return b[d+8:], true
+}
+
+// readName reads b's event name when b, whose head readHead read, repeats r's
+// line from the timestamp's colon up to its fields, and has a field there.
+func (r *repeat) readName(b []byte, ev *Event) bool {
+	f := r.fields
+	if !r.named || len(b) <= f || b[f] == ' ' || string(b[r.dot+8:f]) != string(r.line[r.dot+8:f]) {
+		return false
+	}
+	ev.Name, ev.Kind, ev.Fields = b[r.nameAt:r.nameEnd], r.kind, b[f:]
+	return true
 }
 
 // reset clears what a previous line set: every field a Kind may set.
@@ -652,6 +776,12 @@ func (ev *Event) body(rest []byte, skip uint32) error {
 	}
 	ev.Name, ev.Kind = rest[:end], k
 	ev.Fields = skipBlanks(rest[end+1:])
+	return ev.fields(skip)
+}
+
+// fields decodes the fields of ev's Kind, unless skip has its bit.
+func (ev *Event) fields(skip uint32) error {
+	k := ev.Kind
 	if k == Other || skip&(1<<k) != 0 {
 		return nil
 	}

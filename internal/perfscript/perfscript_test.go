@@ -477,3 +477,149 @@ func FuzzParseLine(f *testing.F) {
 		require.GreaterOrEqual(t, ev.CPU, -1)
 	})
 }
+
+// scanned is an Event as a test compares it: its byte slices as where
+// they are in the text (or, read through a reader, what they hold).
+type scanned struct {
+	Kind                                   Kind
+	Line, TID, CPU, Order, Migratetype     int
+	Time, BytesReq, BytesAlloc             int64
+	PFN, Ptr, VAStart, Size                uint64
+	Failed                                 bool
+	Name, Comm, GFP, Cache, CallSite, Flds view
+}
+
+// A view is a byte slice of an Event: nil or not, its offset from the
+// text's start and its length (in place), or its bytes (read).
+type view struct {
+	nonNil   bool
+	off, n   int
+	contents string
+}
+
+// scanAll scans text in place (r nil) or through r, with or without the
+// repeat path, and returns its events, the scanner's counts and how many
+// lines it read as repeats.
+func scanAll(text []byte, r io.Reader, noRepeat bool) (evs []scanned, counts [4]int, repeats int) {
+	var sc Scanner
+	if r != nil {
+		sc = *NewScanner(r)
+	}
+	sc.noRepeat = noRepeat
+	if r == nil {
+		sc.Reset(text)
+	}
+	v := func(b []byte) view {
+		if r != nil {
+			return view{nonNil: b != nil, contents: string(b)}
+		}
+		return view{nonNil: b != nil, off: cap(text) - cap(b), n: len(b)}
+	}
+	for sc.Scan() {
+		ev := sc.Event()
+		evs = append(evs, scanned{
+			ev.Kind, ev.Line, ev.TID, ev.CPU, ev.Order, ev.Migratetype,
+			ev.Time, ev.BytesReq, ev.BytesAlloc, ev.PFN, ev.Ptr, ev.VAStart, ev.Size, ev.Failed,
+			v(ev.Name), v(ev.Comm), v(ev.GFP), v(ev.Cache), v(ev.CallSite), v(ev.Fields),
+		})
+	}
+	bad, _ := sc.FirstMalformed()
+	m, _ := sc.Malformed()
+	return evs, [4]int{sc.Line(), m, bad, sc.Frames()}, sc.repeats
+}
+
+// checkRepeats requires that scanning text reads the same events, in
+// place and through r (which reads text), with the repeat path as without
+// it, and returns the events and how many of them were read as repeats,
+// in place.
+func checkRepeats(t testing.TB, text []byte, r io.Reader) (events, repeats int) {
+	want, wantCounts, _ := scanAll(text, nil, true)
+	got, counts, repeats := scanAll(text, nil, false)
+	require.Equal(t, want, got)
+	require.Equal(t, wantCounts, counts)
+	if r != nil {
+		want, wantCounts, _ := scanAll(text, bytes.NewReader(text), true)
+		got, counts, _ := scanAll(text, r, false)
+		require.Equal(t, want, got)
+		require.Equal(t, wantCounts, counts)
+	}
+	return len(want), repeats
+}
+
+// chunkReader reads n bytes at a time: the Scanner's buffer is refilled,
+// moving the line a repeat compares, every few lines.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// TestRepeats: a line read as a repeat of the last line read in perf's
+// columns reads as parseLine reads it, in the bundled captures, through a
+// reader whose refills move the buffer, and at the edges of what a repeat
+// compares; and the captures' lines are mostly read so.
+func TestRepeats(t *testing.T) {
+	const (
+		a  = "             tar 17034 [000]   432.870411:             kmem:mm_page_alloc: page=0x1 pfn=0x1 order=0 migratetype=1 gfp_flags=GFP_KERNEL"
+		f  = "             tar 17034 [000]   432.870412:              kmem:mm_page_free: page=0x1 pfn=0x1 order=0"
+		f2 = "             tar 17034 [000]   432.870413:              kmem:mm_page_free: page=0x2 pfn=0x2 order=1"
+	)
+	edges := []struct {
+		name    string
+		lines   []string
+		repeats int
+	}{
+		{"same head, same name", []string{f, f2}, 1},
+		{"same head, another name", []string{a, f, f2}, 2},
+		{"a fraction not of digits", []string{f, strings.Replace(f2, "870413", "87041a", 1), f2}, 1},
+		{"seven digits of fraction", []string{f, strings.Replace(f2, "870413", "8704139", 1), f2}, 1},
+		{"five digits of fraction", []string{f, strings.Replace(f2, "870413", "87041 ", 1), f2}, 1},
+		{"no colon after the fraction", []string{f, strings.Replace(f2, "870413:", "870413 ", 1), f2}, 1},
+		{"the next second", []string{f, strings.Replace(f2, "432.870413", "433.000001", 1), f2}, 0},
+		{"a wider second", []string{
+			strings.Replace(f, "  432.", "99999.", 1), strings.Replace(f2, "  432.", "100000.", 1),
+			strings.Replace(f2, "  432.", "100000.", 1)}, 1},
+		{"another TID", []string{f, strings.Replace(f2, "17034", "17035", 1)}, 0},
+		{"another CPU", []string{f, strings.Replace(f2, "[000]", "[001]", 1)}, 0},
+		{"another comm, as wide", []string{f, strings.Replace(f2, "tar", "cat", 1)}, 0},
+		{"the comm one column wider", []string{f, strings.Replace(f2, "  tar", " btar", 1)}, 0},
+		{"no fields", []string{strings.Replace(f, " kmem:mm_page_free: page=0x1 pfn=0x1 order=0", "sched:sched_foo:", 1), f2, f2}, 2},
+		{"fields after two blanks", []string{f, strings.Replace(f2, ": page", ":  page", 1), f2}, 2},
+		{"the name one column on", []string{f, strings.Replace(f2, "  kmem", " kmem:", 1), f2}, 2},
+		{"a line ending in the fraction", []string{f, f2[:strings.Index(f2, ":")], f2}, 1},
+		{"a line ending at the colon", []string{f, f2[:strings.Index(f2, ":")+1], f2}, 1},
+		{"a malformed field", []string{f, strings.Replace(f2, "order=1", "order=x", 1), f2}, 2},
+		{"a malformed line between", []string{f, "garbage", f2}, 1},
+		{"a comment between", []string{f, "# x", "", f2}, 1},
+		{"CRLF", []string{f + "\r", f2 + "\r"}, 1},
+		{"a '[' in the comm", []string{
+			strings.Replace(f, "    tar", "a [1] 2", 1), strings.Replace(f2, "    tar", "a [1] 2", 1)}, 0},
+		{"PID/TID", []string{
+			strings.Replace(f, "tar 17034", "1/17034", 1), strings.Replace(f2, "tar 17034", "1/17034", 1)}, 0},
+		{"--ns", []string{f[:41] + "123" + f[41:], f2[:41] + "123" + f2[41:]}, 0},
+		{"a '[' after the head", []string{f + " [x]", f2 + " [x]"}, 1},
+	}
+	for _, e := range edges {
+		text := []byte(strings.Join(e.lines, "\n"))
+		_, repeats := checkRepeats(t, text, chunkReader{bytes.NewReader(text), 7})
+		require.Equal(t, e.repeats, repeats, e.name)
+	}
+	for _, capture := range []string{"page_tar_xz.perf.txt.gz", "page_anon_mmap.perf.txt.gz", "slab_mix_head60k.perf.txt.gz", "memcg_pressure_run1.perf.txt.gz"} {
+		text := readCapture(t, capture)
+		events, repeats := checkRepeats(t, text, chunkReader{bytes.NewReader(text), 4000})
+		require.GreaterOrEqual(t, repeats, events*9/10, capture)
+	}
+}
+
+// FuzzScanRepeats: a text scans to the same events with the repeat path
+// as without it.
+func FuzzScanRepeats(f *testing.F) {
+	f.Add("             tar 17034 [000]   432.870411:             kmem:mm_page_alloc: page=0x1 pfn=0x1 order=0 migratetype=1 gfp_flags=GFP_KERNEL\n" +
+		"             tar 17034 [000]   432.870412:              kmem:mm_page_free: page=0x1 pfn=0x1 order=0\n" +
+		"             tar 17034 [000]   432.870413:              kmem:mm_page_free: page=0x2 pfn=0x2 order=1\n")
+	f.Add("sh 1 [000] 1.000000: a:b: x\nsh 1 [000] 1.000001: a:b: y\nsh 1 [000] 1.000002: a:b:\nsh 1 [000] 1.000003: a:b:  z\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		checkRepeats(t, []byte(text), chunkReader{strings.NewReader(text), 5})
+	})
+}

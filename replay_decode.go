@@ -53,8 +53,9 @@ type replayEvent struct {
 	// NewThread says the event's TID or comm is not the previous event's
 	// in its block (the block's first event's always is).
 	NewThread bool
-	// Comm, GFP (set only when the mask was rejected or names unknown
-	// flags) and Cache are runs of the block's text.
+	// Comm (set only with NewThread), GFP (set only when the mask was
+	// rejected or names unknown flags) and Cache are runs of the block's
+	// text.
 	Comm, GFP, Cache span
 }
 
@@ -163,12 +164,12 @@ func (d *replayDecoder) decode(b *replayBlock) {
 	tid, comm := -1, []byte(nil)
 	for d.sc.Scan() {
 		ev := d.sc.Event()
-		re := replayEvent{
-			Time: ev.Time, TID: ev.TID, Line: int32(ev.Line), CPU: saturate32(ev.CPU),
-			Kind: ev.Kind, Comm: spanOf(b.text, ev.Comm),
-		}
-		if ev.TID != tid || !sameComm(ev.Comm, comm) {
-			re.NewThread, tid, comm = true, ev.TID, ev.Comm
+		// The record is written where it is kept: one built aside and
+		// appended would be copied.
+		evs = append(evs, replayEvent{Time: ev.Time, TID: ev.TID, Line: int32(ev.Line), CPU: saturate32(ev.CPU), Kind: ev.Kind})
+		re := &evs[len(evs)-1]
+		if !d.sc.Repeated() && (ev.TID != tid || !sameComm(ev.Comm, comm)) {
+			re.NewThread, re.Comm, tid, comm = true, spanOf(b.text, ev.Comm), ev.TID, ev.Comm
 		}
 		switch ev.Kind {
 		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
@@ -185,7 +186,6 @@ func (d *replayDecoder) decode(b *replayBlock) {
 				re.GFP = spanOf(b.text, ev.GFP)
 			}
 		}
-		evs = append(evs, re)
 	}
 	b.evs = evs
 	b.lines = d.sc.Line()

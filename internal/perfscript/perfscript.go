@@ -184,6 +184,8 @@ type Scanner struct {
 	rep      repeat
 	repeats  int
 	noRepeat bool
+	// repeated is Repeated's answer.
+	repeated bool
 }
 
 const (
@@ -401,21 +403,33 @@ func (s *Scanner) parse(b []byte) error {
 	ev, r := &s.ev, &s.rep
 	if rest, ok := r.readHead(b, ev); ok {
 		s.repeats++
+		var err error
 		if r.readName(b, ev) {
-			return ev.fields(s.skip)
-		}
-		err := ev.body(rest, s.skip)
-		if err == nil {
+			err = ev.fields(s.skip)
+		} else if err = ev.body(rest, s.skip); err == nil {
 			r.noteName(b, ev)
+		}
+		if err == nil {
+			s.repeated, r.last = r.last, true
 		}
 		return err
 	}
 	dot, err := parseLine(b, ev, s.skip)
-	if err == nil && dot > 0 && !s.noRepeat {
-		r.note(b, dot, ev)
+	if err == nil {
+		noted := dot > 0 && !s.noRepeat
+		if noted {
+			r.note(b, dot, ev)
+		}
+		s.repeated, r.last = false, noted
 	}
 	return err
 }
+
+// Repeated reports whether the event Scan last read repeats the head of
+// the one before it, byte for byte up to its timestamp's dot: the same
+// comm, TID and CPU, in the same second. False means not known: the two
+// may still be the same thread's.
+func (s *Scanner) Repeated() bool { return s.repeated }
 
 // A repeat is what the last line whose head headColumns read at its first
 // '[' leaves for the next. perf prints a thread's events one after another,
@@ -428,8 +442,9 @@ func (s *Scanner) parse(b []byte) error {
 type repeat struct {
 	// line is the last line (after its leading blanks, as parseLine
 	// takes it); nil when there is none, or when the buffer it aliased
-	// has moved.
+	// has moved. last says the last event read has its head.
 	line []byte
+	last bool
 	// dot is the index of line's timestamp's dot: b[:dot+1] is compared.
 	// min is the length headColumns needs of a line.
 	dot, min int
@@ -854,27 +869,47 @@ func (ev *Event) pageFields() bool {
 	if len(f) < 5 || string(f[:5]) != "page=" {
 		return false
 	}
-	// The page pointer, however perf printed it: not needed.
-	i := 5
+	// The page pointer is not needed, but perf prints it as the pfn's
+	// text (libtraceevent has no pfn_to_page), so its digits are read as
+	// hex on the way past it: when the pfn's text is the same, they are
+	// the pfn.
+	i := 7
+	var pfn uint64
+	var bad uint8
 	for i < len(f) && f[i] != ' ' {
+		d := hexDigit[f[i]]
+		bad |= d
+		pfn = pfn<<4 | uint64(d)
 		i++
+	}
+	// The page's digits, from 7 to i, if it was "0x" and up to 16 of them.
+	n := i - 7
+	if n < 1 || n > 16 || bad > 0xf || f[5] != '0' || f[6] != 'x' {
+		n = 0
 	}
 	i++
 	if i+6 > len(f) || string(f[i:i+6]) != "pfn=0x" {
 		return false
 	}
 	i += 6
-	var pfn uint64
-	n := 0
-	for ; i < len(f) && f[i] != ' '; i, n = i+1, n+1 {
-		d := hexDigit[f[i]]
-		if d > 0xf {
+	// The pfn's text is the page's when the bytes of a word from each,
+	// below the n-th, are the same.
+	if n > 0 && n <= 8 && i+8 <= len(f) &&
+		(binary.LittleEndian.Uint64(f[i:])^binary.LittleEndian.Uint64(f[7:]))<<(64-8*n) == 0 &&
+		(i+n == len(f) || f[i+n] == ' ') {
+		i += n
+	} else {
+		pfn, n = 0, 0
+		for ; i < len(f) && f[i] != ' '; i, n = i+1, n+1 {
+			d := hexDigit[f[i]]
+			if d > 0xf {
+				return false
+			}
+			pfn = pfn<<4 | uint64(d)
+		}
+		if n == 0 || n > 16 {
 			return false
 		}
-		pfn = pfn<<4 | uint64(d)
-	}
-	if n == 0 || n > 16 {
-		return false
 	}
 	ev.PFN = pfn
 	if !keyAt(f, i+1, "order=") {

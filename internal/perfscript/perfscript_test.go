@@ -497,10 +497,19 @@ type view struct {
 	contents string
 }
 
+// bytes returns what v holds of text.
+func (v view) bytes(text []byte) []byte {
+	if v.contents != "" {
+		return []byte(v.contents)
+	}
+	return text[v.off : v.off+v.n]
+}
+
 // scanAll scans text in place (r nil) or through r, with or without the
 // repeat path, and returns its events, the scanner's counts and how many
-// lines it read as repeats.
-func scanAll(text []byte, r io.Reader, noRepeat bool) (evs []scanned, counts [4]int, repeats int) {
+// lines it read as repeats. It requires that an event Repeated says
+// repeats the one before has its comm, TID, CPU and second.
+func scanAll(t testing.TB, text []byte, r io.Reader, noRepeat bool) (evs []scanned, counts [4]int, repeats int) {
 	var sc Scanner
 	if r != nil {
 		sc = *NewScanner(r)
@@ -517,6 +526,12 @@ func scanAll(text []byte, r io.Reader, noRepeat bool) (evs []scanned, counts [4]
 	}
 	for sc.Scan() {
 		ev := sc.Event()
+		if sc.Repeated() {
+			require.NotEmpty(t, evs)
+			last := evs[len(evs)-1]
+			require.Equal(t, []any{last.TID, last.CPU, last.Time / 1e9, string(last.Comm.bytes(text))},
+				[]any{ev.TID, ev.CPU, ev.Time / 1e9, string(ev.Comm)}, "line %d", ev.Line)
+		}
 		evs = append(evs, scanned{
 			ev.Kind, ev.Line, ev.TID, ev.CPU, ev.Order, ev.Migratetype,
 			ev.Time, ev.BytesReq, ev.BytesAlloc, ev.PFN, ev.Ptr, ev.VAStart, ev.Size, ev.Failed,
@@ -533,13 +548,13 @@ func scanAll(text []byte, r io.Reader, noRepeat bool) (evs []scanned, counts [4]
 // it, and returns the events and how many of them were read as repeats,
 // in place.
 func checkRepeats(t testing.TB, text []byte, r io.Reader) (events, repeats int) {
-	want, wantCounts, _ := scanAll(text, nil, true)
-	got, counts, repeats := scanAll(text, nil, false)
+	want, wantCounts, _ := scanAll(t, text, nil, true)
+	got, counts, repeats := scanAll(t, text, nil, false)
 	require.Equal(t, want, got)
 	require.Equal(t, wantCounts, counts)
 	if r != nil {
-		want, wantCounts, _ := scanAll(text, bytes.NewReader(text), true)
-		got, counts, _ := scanAll(text, r, false)
+		want, wantCounts, _ := scanAll(t, text, bytes.NewReader(text), true)
+		got, counts, _ := scanAll(t, text, r, false)
 		require.Equal(t, want, got)
 		require.Equal(t, wantCounts, counts)
 	}
@@ -609,6 +624,15 @@ func TestRepeats(t *testing.T) {
 		text := readCapture(t, capture)
 		events, repeats := checkRepeats(t, text, chunkReader{bytes.NewReader(text), 4000})
 		require.GreaterOrEqual(t, repeats, events*9/10, capture)
+		var sc Scanner
+		sc.Reset(text)
+		repeated := 0
+		for sc.Scan() {
+			if sc.Repeated() {
+				repeated++
+			}
+		}
+		require.GreaterOrEqual(t, repeated, events*85/100, capture)
 	}
 }
 
@@ -622,4 +646,35 @@ func FuzzScanRepeats(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		checkRepeats(t, []byte(text), chunkReader{strings.NewReader(text), 5})
 	})
+}
+
+// TestPagePfnText: the pfn is read from the page's digits when its text
+// is the same, and from its own otherwise.
+func TestPagePfnText(t *testing.T) {
+	for fields, want := range map[string]uint64{ // 0: malformed
+		"page=0x251fb8 pfn=0x251fb8 order=0":                       0x251fb8,
+		"page=0x251fb8 pfn=0x251fb8":                               0, // no order
+		"page=0xffffea0004a7ee00 pfn=0x129fb8 order=0":             0x129fb8,
+		"page=0x12 pfn=0x1 order=0":                                0x1,
+		"page=0x1 pfn=0x12 order=0":                                0x12,
+		"page=0x1 pfn=0x1x order=0":                                0,
+		"page=0x1 pfn=0x1zorder=0":                                 0,
+		"page=0x1x pfn=0x1x order=0":                               0,
+		"page=(nil) pfn=0x7 order=0":                               0x7,
+		"page=0X7 pfn=0x7 order=0":                                 0x7,
+		"page=0x123456789 pfn=0x123456789 order=0":                 0x123456789,
+		"page=0x1234567890abcdef pfn=0x1234567890abcdef order=0":   0x1234567890abcdef,
+		"page=0x11234567890abcdef pfn=0x11234567890abcdef order=0": 0,
+		"page=0x pfn=0x order=0":                                   0,
+		"page=0x1 pfn=0x1":                                         0,
+	} {
+		var ev Event
+		err := ParseLine([]byte("tar 17034 [000] 432.870411: kmem:mm_page_free: "+fields), &ev)
+		if want == 0 {
+			require.ErrorIs(t, err, ErrMalformed, fields)
+			continue
+		}
+		require.NoError(t, err, fields)
+		require.Equal(t, want, ev.PFN, fields)
+	}
 }

@@ -44,6 +44,7 @@ func (r *Reaper) queue(p *mm.Proc, due int64) {
 	r.mu.Lock()
 	r.pending = append(r.pending, reapEntry{p, due})
 	r.mu.Unlock()
+	r.k.clock.Kick() // it may be due sooner than the clock last looked
 }
 
 // Name returns "oom_reaper".

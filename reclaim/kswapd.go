@@ -134,12 +134,13 @@ func (k *Kswapd) wake(now int64, order zone.Order, highest gfp.ZoneType, mask gf
 		}
 		return zone.KswapdHopeless
 	}
-	defer k.mu.Unlock()
 	if k.napping {
 		k.r.alloc.CountEvent(zone.VMKswapdLowWmarkHitQuickly, 1)
 	}
 	k.napping = false
 	k.next = now
+	k.mu.Unlock()
+	k.r.clock.Kick()
 	return zone.KswapdWoken
 }
 

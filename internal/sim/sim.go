@@ -44,6 +44,11 @@ type Daemon interface {
 	// then says when it wants to run again. Run must not sleep or
 	// advance the clock: a daemon's own work runs on its own CPU, and
 	// it accounts for it in its next wake time.
+	//
+	// Whatever else makes a daemon want to run sooner than its Next said
+	// (a wakeup, a victim queued) calls Clock.Kick after: Advance looks
+	// at the daemons again only when the clock reaches the earliest
+	// Next it saw, or after a Kick.
 	Run(now int64)
 }
 
@@ -58,6 +63,16 @@ type Daemon interface {
 // runs are no longer reproducible bit for bit.
 type Clock struct {
 	now atomic.Int64
+	// earliest is a time before which no daemon is due, as the last look
+	// at them found (0, or math.MinInt64 after a Kick: look again).
+	// Advance, which runs for every page a request zeroes, returns
+	// without a look while the clock is short of it. wakes counts the
+	// Kicks; a look publishes what it found only if none came while it
+	// looked, and both are written under hmu, so that a wakeup is never
+	// overwritten by an older look.
+	earliest atomic.Int64
+	wakes    atomic.Uint64
+	hmu      sync.Mutex
 
 	mu      sync.Mutex // protects daemons, runs, serializes daemon steps
 	daemons []Daemon
@@ -87,13 +102,22 @@ func (c *Clock) Advance(d int64) {
 	if c.kick() {
 		return // the daemons' goroutines see the new time
 	}
+	if now < c.earliest.Load() {
+		return // none is due yet
+	}
 	if !c.mu.TryLock() {
 		return
 	}
 	defer c.mu.Unlock()
 	for {
-		dm, when := c.due(now)
+		w := c.wakes.Load()
+		dm, when, next := c.due(now)
 		if dm == nil {
+			c.hmu.Lock()
+			if c.wakes.Load() == w {
+				c.earliest.Store(next)
+			}
+			c.hmu.Unlock()
 			return
 		}
 		dm.Run(max(when, 0))
@@ -116,6 +140,7 @@ func (c *Clock) Register(d Daemon) {
 	c.mu.Lock()
 	c.daemons = append(c.daemons, d)
 	c.mu.Unlock()
+	c.Kick()
 }
 
 // Daemons returns the registered daemons.
@@ -125,16 +150,18 @@ func (c *Clock) Daemons() []Daemon {
 	return append([]Daemon(nil), c.daemons...)
 }
 
-// due returns the daemon due first at or before deadline, or nil.
-func (c *Clock) due(deadline int64) (Daemon, int64) {
-	var first Daemon
-	when := Never
+// due returns the daemon due first at or before deadline, or nil, and
+// the earliest time any daemon is due.
+func (c *Clock) due(deadline int64) (first Daemon, when, next int64) {
+	when, next = Never, Never
 	for _, d := range c.daemons {
-		if n := d.Next(); n <= deadline && n < when {
+		n := d.Next()
+		if n <= deadline && n < when {
 			first, when = d, n
 		}
+		next = min(next, n)
 	}
-	return first, when
+	return first, when, next
 }
 
 // Sleep waits d nanoseconds of simulated time, or less if cond (which may
@@ -151,7 +178,7 @@ func (c *Clock) Sleep(d int64, cond func() bool) bool {
 		if cond != nil && cond() {
 			return true
 		}
-		dm, when := c.due(deadline)
+		dm, when, _ := c.due(deadline)
 		if dm == nil {
 			c.advanceTo(deadline)
 			return cond != nil && cond()
@@ -166,7 +193,7 @@ func (c *Clock) Sleep(d int64, cond func() bool) bool {
 func (c *Clock) Step(limit int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	dm, when := c.due(c.Now() + limit)
+	dm, when, _ := c.due(c.Now() + limit)
 	if dm == nil {
 		return false
 	}
@@ -183,7 +210,7 @@ func (c *Clock) RunUntilIdle(limit int64) int {
 	defer c.mu.Unlock()
 	start := c.runs
 	for {
-		dm, when := c.due(deadline)
+		dm, when, _ := c.due(deadline)
 		if dm == nil {
 			return int(c.runs - start)
 		}
@@ -223,9 +250,14 @@ func (c *Clock) kick() bool {
 
 // Kick tells the daemons that one of them may have become due without the
 // clock moving (a wakeup): in the asynchronous mode its goroutine runs it
-// now; in the deterministic mode it does nothing, and the next wait or
-// Advance runs it.
-func (c *Clock) Kick() { c.kick() }
+// now; in the deterministic mode the next wait or Advance runs it.
+func (c *Clock) Kick() {
+	c.hmu.Lock()
+	c.wakes.Add(1)
+	c.earliest.Store(math.MinInt64)
+	c.hmu.Unlock()
+	c.kick()
+}
 
 // Start switches the clock to the asynchronous mode: every daemon
 // registered so far gets its own goroutine in g, which runs it whenever it

@@ -102,3 +102,65 @@ func TestAsyncWaitsRunDaemonsOnTheirGoroutines(t *testing.T) {
 	assert.NoError(t, g.Wait())
 	assert.Equal(t, 2, c.RunUntilIdle(2000), "after the stop, waits run daemons inline: b at 3050 and 4050")
 }
+
+// lookDaemon counts the looks at it, and runs a hook on each.
+type lookDaemon struct {
+	tickDaemon
+	looks  int
+	onLook func()
+}
+
+func (d *lookDaemon) Next() int64 {
+	d.looks++
+	if d.onLook != nil {
+		d.onLook()
+	}
+	return d.next
+}
+
+// TestAdvanceLooksOnlyWhenDue: Advance runs a daemon when the clock
+// reaches its time, and looks at the daemons again only then or after a
+// Kick; a wakeup that comes while it looks is not lost.
+func TestAdvanceLooksOnlyWhenDue(t *testing.T) {
+	var c Clock
+	a := &lookDaemon{tickDaemon: tickDaemon{name: "a", next: 100, period: 100, n: 2}}
+	c.Register(a)
+	c.Advance(10)
+	looks := a.looks
+	for range 8 {
+		c.Advance(10)
+	}
+	assert.Equal(t, looks, a.looks, "looked before 100")
+	assert.Empty(t, a.runs)
+	c.Advance(10)
+	assert.Equal(t, []int64{100}, a.runs)
+	c.Advance(150)
+	assert.Equal(t, []int64{100, 200}, a.runs)
+	c.Advance(10) // a sleeps for good: one look, then none
+	looks = a.looks
+	c.Advance(1000)
+	assert.Equal(t, looks, a.looks, "looked at a sleeping daemon")
+
+	// A wakeup: the next Advance runs it.
+	a.next, a.n = c.Now(), 3
+	c.Kick()
+	c.Advance(1)
+	assert.Len(t, a.runs, 3)
+
+	// A wakeup of b while Advance looks at a (another goroutine's, after
+	// the look passed b): the look does not hide it.
+	var c2 Clock
+	b := &tickDaemon{name: "b", next: Never, period: 1, n: 1}
+	a2 := &lookDaemon{tickDaemon: tickDaemon{name: "a", next: 1000, period: 1000, n: 1}}
+	c2.Register(b)
+	c2.Register(a2)
+	a2.onLook = func() {
+		a2.onLook = nil
+		b.next = c2.Now()
+		c2.Kick()
+	}
+	c2.Advance(1) // looks at b, asleep, then at a, which wakes b
+	assert.Empty(t, b.runs)
+	c2.Advance(1)
+	assert.Len(t, b.runs, 1, "a wakeup during a look was lost")
+}

@@ -869,10 +869,11 @@ func (ev *Event) pageFields() bool {
 	if len(f) < 5 || string(f[:5]) != "page=" {
 		return false
 	}
-	// The page pointer is not needed, but perf prints it as the pfn's
-	// text (libtraceevent has no pfn_to_page), so its digits are read as
-	// hex on the way past it: when the pfn's text is the same, they are
-	// the pfn.
+	// The page pointer is not needed. Its print fmt is
+	// "((struct page *)vmemmap_base) + (REC->pfn)", which perf prints
+	// as the pfn's own text (so does every page event of the bundled
+	// captures): its digits are read as hex on the way past it, and
+	// when the pfn's text is the same, they are the pfn.
 	i := 7
 	var pfn uint64
 	var bad uint8

@@ -874,7 +874,10 @@ func (ev *Event) pageFields() bool {
 	// as the pfn's own text (so does every page event of the bundled
 	// captures): its digits are read as hex on the way past it, and
 	// when the pfn's text is the same, they are the pfn.
-	i := 7
+	i, hex := 5, len(f) >= 7 && f[5] == '0' && f[6] == 'x'
+	if hex {
+		i = 7
+	}
 	var pfn uint64
 	var bad uint8
 	for i < len(f) && f[i] != ' ' {
@@ -885,7 +888,7 @@ func (ev *Event) pageFields() bool {
 	}
 	// The page's digits, from 7 to i, if it was "0x" and up to 16 of them.
 	n := i - 7
-	if n < 1 || n > 16 || bad > 0xf || f[5] != '0' || f[6] != 'x' {
+	if !hex || n < 1 || n > 16 || bad > 0xf {
 		n = 0
 	}
 	i++

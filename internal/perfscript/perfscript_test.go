@@ -660,6 +660,8 @@ func TestPagePfnText(t *testing.T) {
 		"page=0x1 pfn=0x1x order=0":                                0,
 		"page=0x1 pfn=0x1zorder=0":                                 0,
 		"page=0x1x pfn=0x1x order=0":                               0,
+		"page= pfn=0x7 order=0":                                    0x7,
+		"page=a pfn=0x7 order=0":                                   0x7,
 		"page=(nil) pfn=0x7 order=0":                               0x7,
 		"page=0X7 pfn=0x7 order=0":                                 0x7,
 		"page=0x123456789 pfn=0x123456789 order=0":                 0x123456789,

@@ -420,7 +420,7 @@ func (rp *replayer) prefetch(evs []replayEvent) {
 	for i := range evs {
 		switch evs[i].Kind {
 		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
-			sum += rp.pages.peek(evs[i].Addr)
+			sum += uint64(rp.pages.peek(evs[i].Addr))
 		}
 	}
 	rp.prefetched = sum // a use, so the loads are kept
@@ -538,10 +538,10 @@ func (rp *replayer) pageAlloc(ev *replayEvent) {
 		return
 	}
 	t := rp.task(ev)
-	if i := rp.pages.lookup(ev.Addr); i >= 0 {
+	if s, ok := rp.pages.take(ev.Addr, 0, true); ok {
 		// The capture lost this block's free: free it now.
 		rp.rep.Reallocated++
-		rp.freeEntry(t, i)
+		rp.freeBlock(t, s)
 	}
 	p, err := rp.s.AllocPages(t, mask, zone.Order(ev.Order))
 	rp.rep.Replayed++
@@ -587,19 +587,14 @@ func (rp *replayer) pageFree(ev *replayEvent) {
 	} else {
 		rp.echoes(ev.TID).push(ev.Addr)
 	}
-	i := -1
-	if ev.Addr < maxRecordedPFN {
-		i = rp.pages.lookup(ev.Addr)
-	}
-	if i >= 0 && ev.Kind == perfscript.PageFree && rp.pages.ents[i].slot.order() != ev.Order {
-		// Not the block that was allocated: a part of a split one.
-		i = -1
-	}
-	if i < 0 {
+	// An mm_page_free of another order than the block's is not the
+	// block that was allocated: a part of a split one.
+	s, ok := rp.pages.take(ev.Addr, ev.Order, ev.Kind == perfscript.PageFreeBatched)
+	if !ok {
 		rp.rep.Unpaired++
 		return
 	}
-	rp.freeEntry(rp.task(ev), i)
+	rp.freeBlock(rp.task(ev), s)
 	rp.rep.Replayed++
 }
 
@@ -662,9 +657,8 @@ func (e *freeEchoes) take(pfn uint64) bool {
 	return false
 }
 
-// freeEntry frees the block of the pfn table's entry i and empties it.
-func (rp *replayer) freeEntry(t *memalloc.Task, i int) {
-	s := rp.pages.remove(i)
+// freeBlock frees the simulated block s, taken from the pfn table.
+func (rp *replayer) freeBlock(t *memalloc.Task, s blockSlot) {
 	pfn, order := zone.PFN(s.pfn()), zone.Order(s.order())
 	if err := rp.s.FreePages(t, zone.PageOf(pfn), order); err != nil {
 		rp.fail(&replayEvent{Kind: perfscript.PageFree}, 0, int64(order), err)

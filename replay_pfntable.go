@@ -1,6 +1,7 @@
 package mmsim
 
 import (
+	"math"
 	"math/bits"
 	"sync"
 )
@@ -31,45 +32,73 @@ const maxRecordedPFN = 1 << 40
 // tar capture's 51,522 distinct pfns lie in 1,467 of the 6,058 512-page
 // ranges up to its highest), so a table indexed by pfn would be mostly
 // zeros to allocate, clear and page in; this one holds what is live.
-// Four pfns in a row share a home line, so a run of neighbouring order-0
-// pages, as the pcp lists hand them out, costs one cache miss, not four.
+// Eight pfns in a row share a home line, so a run of neighbouring order-0
+// pages, as the pcp lists hand them out (nearly three events in four of
+// the anon capture name the pfn after the last one's), costs one cache
+// miss, not eight.
+//
+// An entry is eight bytes: the bundled captures' tables grow to 128K
+// entries (more than 32K blocks live at once), 1 MiB, where sixteen-byte
+// entries made 2 MiB, twice this machine's L2. A replay's lookups are
+// mostly cache misses: the pass that takes them ahead (replayer.prefetch)
+// was a fifth of the replay's sequential stage, and the eight-byte
+// entries halved the table's misses in a 1 MiB cache model (cachegrind,
+// the anon capture). A block whose recorded pfn or simulated block does
+// not fit an entry (a recorded pfn of 2^32 - 1 or more, 16 TiB; a
+// simulated pfn of 2^28 or more, 1 TiB) is kept in wide, a map.
 type pfnTable struct {
 	ents []pfnEntry // a power of two long, or empty
 	// shift turns a hash into a home group: 64 - log2(len(ents)) +
 	// pfnTableGroup.
 	shift uint8
-	// live counts the entries; pages the pages their blocks hold.
+	// used counts the entries in ents.
+	used int
+	// wide holds the blocks that do not fit an entry, by recorded pfn.
+	wide map[uint64]blockSlot
+	// live counts the blocks, in ents and wide; pages the pages they hold.
 	live, pages int64
 }
 
 // pfnEntry is one live block: its recorded pfn + 1 (0: the entry is
-// empty) and its simulated block.
-type pfnEntry struct {
-	key  uint64
-	slot blockSlot
-}
+// empty), and its simulated block's pfn in the low pfnEntryPFNBits bits
+// of block and its order above.
+type pfnEntry struct{ key, block uint32 }
 
 const (
 	pfnTableMin   = 1 << 10 // entries in a table's first allocation
-	pfnTableGroup = 2       // log2 of the neighbouring pfns sharing a home line
+	pfnTableGroup = 3       // log2 of the neighbouring pfns sharing a home line
+	// pfnEntryPFNBits bounds the simulated pfns an entry holds.
+	pfnEntryPFNBits = 28
 )
 
+// fits reports whether the block s at recorded pfn fits an entry.
+func fits(pfn uint64, s blockSlot) bool {
+	return pfn < math.MaxUint32 && s.pfn() < 1<<pfnEntryPFNBits && s.order() < 1<<(32-pfnEntryPFNBits)
+}
+
+// slot returns the block of e.
+func (e pfnEntry) slot() blockSlot {
+	return newBlockSlot(uint64(e.block&(1<<pfnEntryPFNBits-1)), int32(e.block>>pfnEntryPFNBits))
+}
+
 // home returns the index where pfn's probe starts: a Fibonacci hash of
-// pfn's group of four, then its place within the group.
+// pfn's group of eight, then its place within the group.
 func (m *pfnTable) home(pfn uint64) int {
 	g := (pfn >> pfnTableGroup) * 0x9e3779b97f4a7c15 >> m.shift
 	return int(g<<pfnTableGroup | pfn&(1<<pfnTableGroup-1))
 }
 
-// lookup returns the index of pfn's entry, or -1 if pfn holds no block.
+// lookup returns the index of pfn's entry, or -1 if ents holds none (the
+// block may be in wide).
 func (m *pfnTable) lookup(pfn uint64) int {
-	if len(m.ents) == 0 {
+	if len(m.ents) == 0 || pfn >= math.MaxUint32 {
 		return -1
 	}
+	key := uint32(pfn + 1)
 	mask := len(m.ents) - 1
 	for i := m.home(pfn); ; i = (i + 1) & mask {
 		switch m.ents[i].key {
-		case pfn + 1:
+		case key:
 			return i
 		case 0:
 			return -1
@@ -79,7 +108,7 @@ func (m *pfnTable) lookup(pfn uint64) int {
 
 // peek loads pfn's home entry and returns its key, for a caller that
 // wants the line in the cache before it needs it.
-func (m *pfnTable) peek(pfn uint64) uint64 {
+func (m *pfnTable) peek(pfn uint64) uint32 {
 	if len(m.ents) == 0 {
 		return 0
 	}
@@ -90,32 +119,58 @@ func (m *pfnTable) peek(pfn uint64) uint64 {
 //
 // Preconditions: pfn < maxRecordedPFN and pfn holds no block.
 func (m *pfnTable) insert(pfn uint64, s blockSlot) {
-	if 2*(m.live+1) > int64(len(m.ents)) {
-		m.grow()
-	}
-	m.place(pfnEntry{pfn + 1, s})
 	m.live++
 	m.pages += 1 << s.order()
+	if !fits(pfn, s) {
+		if m.wide == nil {
+			m.wide = map[uint64]blockSlot{}
+		}
+		m.wide[pfn] = s
+		return
+	}
+	if 2*(m.used+1) > len(m.ents) {
+		m.grow()
+	}
+	m.place(pfnEntry{uint32(pfn + 1), uint32(s.pfn()) | uint32(s.order())<<pfnEntryPFNBits})
+	m.used++
 }
 
-// remove empties entry i and returns its block. Each entry after it in
-// the run that would be found sooner at i moves back into the hole, so
-// that no probe stops at an empty entry before reaching its key.
-func (m *pfnTable) remove(i int) blockSlot {
-	s := m.ents[i].slot
+// take removes pfn's block and returns it, if pfn holds a block and
+// either anyOrder is set or the block's order is order.
+func (m *pfnTable) take(pfn uint64, order int32, anyOrder bool) (blockSlot, bool) {
+	var s blockSlot
+	if i := m.lookup(pfn); i >= 0 {
+		if s = m.ents[i].slot(); !anyOrder && s.order() != order {
+			return 0, false
+		}
+		m.remove(i)
+	} else {
+		var ok bool
+		if s, ok = m.wide[pfn]; !ok || !anyOrder && s.order() != order {
+			return 0, false
+		}
+		delete(m.wide, pfn)
+	}
 	m.live--
 	m.pages -= 1 << s.order()
+	return s, true
+}
+
+// remove empties entry i. Each entry after it in the run that would be
+// found sooner at i moves back into the hole, so that no probe stops at
+// an empty entry before reaching its key.
+func (m *pfnTable) remove(i int) {
+	m.used--
 	mask := len(m.ents) - 1
 	for j := (i + 1) & mask; m.ents[j].key != 0; j = (j + 1) & mask {
 		// The entry at j may fill the hole at i if its home is not
 		// cyclically in (i, j]: its probe passed i on the way to j.
-		if h := m.home(m.ents[j].key - 1); (j-h)&mask >= (j-i)&mask {
+		if h := m.home(uint64(m.ents[j].key - 1)); (j-h)&mask >= (j-i)&mask {
 			m.ents[i] = m.ents[j]
 			i = j
 		}
 	}
 	m.ents[i] = pfnEntry{}
-	return s
 }
 
 // pfnEntriesPool keeps the entry arrays of finished replays' tables,
@@ -165,7 +220,7 @@ func (m *pfnTable) grow() {
 // place puts e at the first empty entry of its probe.
 func (m *pfnTable) place(e pfnEntry) {
 	mask := len(m.ents) - 1
-	i := m.home(e.key - 1)
+	i := m.home(uint64(e.key - 1))
 	for m.ents[i].key != 0 {
 		i = (i + 1) & mask
 	}

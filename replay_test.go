@@ -196,6 +196,33 @@ func TestReplayBadInput(t *testing.T) {
 	require.True(t, errors.Is(err, boom))
 }
 
+// TestReplayWidePFNs: recorded pfns too wide for the pfn table's
+// entries (2^32 - 1 and up, to the largest a replay takes) pair their
+// allocations and frees as narrow ones do, with the same order check.
+func TestReplayWidePFNs(t *testing.T) {
+	s := newSystem(t, mmsim.DefaultConfig())
+	var lines []string
+	add := func(f string, args ...any) { lines = append(lines, fmt.Sprintf(f, args...)) }
+	pfns := []uint64{0xfffffffe, 0xffffffff, 0x100000000, 0xffffffffff}
+	for _, pfn := range pfns {
+		add("sh 1 [000] 1.000000: kmem:mm_page_alloc: page=0x%x pfn=0x%x order=1 migratetype=0 gfp_flags=GFP_KERNEL", pfn, pfn)
+	}
+	for _, pfn := range pfns {
+		add("sh 1 [000] 1.000001: kmem:mm_page_free: page=0x%x pfn=0x%x order=0", pfn, pfn) // a part: unpaired
+		add("sh 1 [000] 1.000002: kmem:mm_page_free: page=0x%x pfn=0x%x order=1", pfn, pfn)
+	}
+	add("sh 1 [000] 1.000003: kmem:mm_page_alloc: page=0x10 pfn=0x10000000000 order=0 migratetype=0 gfp_flags=GFP_KERNEL")
+	rep, err := s.Replay(strings.NewReader(strings.Join(lines, "\n")), mmsim.ReplayProgress(nil))
+	require.NoError(t, err)
+	require.EqualValues(t, 4, rep.Unpaired, "the order-0 frees of order-1 blocks")
+	require.EqualValues(t, 8, rep.Replayed, "four allocations and their frees")
+	require.EqualValues(t, 1, rep.Refused, "2^40 is past MAX_PHYSMEM_BITS")
+	require.Zero(t, rep.LiveBlocks)
+	require.Zero(t, rep.LivePages)
+	requireEventsAddUp(t, rep)
+	require.NoError(t, s.CheckInvariants())
+}
+
 // TestReplayClosed: a replay of a closed machine, or one closed under it,
 // ends with ErrClosed, not with allocation failures.
 func TestReplayClosed(t *testing.T) {

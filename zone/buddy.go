@@ -2,6 +2,7 @@ package zone
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/mmsim/mmsim/gfp"
 	"github.com/mmsim/mmsim/memalloc"
@@ -224,6 +225,58 @@ func (z *Zone) rmqueueSmallest(t *memalloc.Task, order Order, mt gfp.Migratetype
 		return pfn, true
 	}
 	return 0, false
+}
+
+// rmqueueRun takes, for a bulk refill, up to n blocks of the order from
+// the smallest free block of mt's lists that holds one, as n calls of
+// rmqueueSmallest in a row take them, and returns the first block's pfn
+// and how many it took (0: mt's lists hold no block of the order or
+// larger).
+//
+// The lists of mt below the block's order found were empty from the
+// order asked for up, or a smaller block would have been found. So once
+// the first call has split the block, the buddies it left are the only
+// blocks on those lists, and each next call takes the next block of the
+// same pages from the list of the smallest buddy: the run is pfn, pfn +
+// 1<<order, and so on, and what the calls leave is the rest of the
+// block, as the aligned blocks that cover it, one on each list it needs.
+// rmqueueRun makes that end state at once, not a split and a take per
+// block: one pass through the lists' links, the state bytes and the
+// free counts where there were n. The pcp refills of a replay are most
+// of its allocator's work, and this is most of theirs.
+//
+// Preconditions: the zone lock is held; nothing records or traces the
+// calls, whose steps this leaves out.
+//
+// Kernel: mm/page_alloc.c:rmqueue_bulk() calling __rmqueue_smallest() n
+// times.
+func (z *Zone) rmqueueRun(order Order, n int, mt gfp.Migratetype) (PFN, int) {
+	for o := order; o <= MaxPageOrder; o++ {
+		l := &z.free[o][mt]
+		if l.empty() {
+			continue
+		}
+		pfn := z.mm.pfnAt(l.head)
+		n = min(n, 1<<(o-order))
+		z.delFree(pfn, o, mt)
+		if o == MaxPageOrder && order < o {
+			// The first call's split gives the block its chunk, even
+			// when the run takes every page of it.
+			z.mm.splitWhole(z.mm.off(pfn))
+		}
+		taken := PFN(n) << order
+		end := pfn + 1<<o
+		for at := pfn + taken; at < end; {
+			// The largest aligned block at at: its offset in the
+			// block's lowest set bit.
+			q := Order(bits.TrailingZeros64(uint64(at - pfn)))
+			z.addFree(at, q, mt, false)
+			at += 1 << q
+		}
+		z.accountFree(-int64(taken), mt)
+		return pfn, n
+	}
+	return 0, 0
 }
 
 // rmqMode remembers, across the calls of one bulk refill, which fallback

@@ -162,6 +162,14 @@ func (m *memmap) split(i int32) *chunk {
 	return c
 }
 
+// splitWhole gives the MAX_ORDER block holding offset off a chunk, if
+// it has none.
+func (m *memmap) splitWhole(off int32) {
+	if i := off >> MaxPageOrder; m.blocks[i].chunk == nil {
+		m.split(i)
+	}
+}
+
 // rejoin drops the chunk of block i, which is whole again with state s.
 // Preconditions: every page of the block but the head has state psNone.
 func (m *memmap) rejoin(i int32, s uint8) {

@@ -262,6 +262,23 @@ func (z *Zone) rmqueueBulkRec(t *memalloc.Task, order Order, count int, l *deque
 	}
 	z.mu.Lock()
 	i := 0
+	if rec == nil && !z.trace.enabled() && !z.noRuns {
+		// The calls' plain takes, a run at a time, until the lists of
+		// mt are out of blocks large enough; the fallbacks below.
+		for i < count {
+			pfn, n := z.rmqueueRun(order, count-i, mt)
+			if n == 0 {
+				break
+			}
+			for j := range n {
+				off := z.mm.off(pfn + PFN(j)<<order)
+				z.mm.setOwnerState(off, psPCP|uint8(order))
+				l.pushBack(off)
+			}
+			i += n
+			z.nrRuns++
+		}
+	}
 	for ; i < count; i++ {
 		pfn, ok := z.rmqueue(t, order, mt, af, &mode, rec)
 		if !ok {

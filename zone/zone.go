@@ -134,6 +134,11 @@ type Zone struct {
 	numaRemote [nrNumaStats]atomic.Int64
 	// trace is the allocator's tracer.
 	trace *tracer
+	// noRuns makes bulk refills take their blocks one call at a time, as
+	// when something records or traces them: tests compare the two.
+	noRuns bool
+	// nrRuns counts the runs bulk refills took, for the tests.
+	nrRuns int64
 	// ops counts operations, for the invariants build's sampled checks.
 	ops atomic.Int64
 }

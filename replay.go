@@ -212,6 +212,10 @@ type replayer struct {
 	lastTID  int
 	lastTask *memalloc.Task
 	nrCPUs   int
+	// lastCPU is the last event's recorded CPU, cpu the machine's CPU
+	// it maps to (-1 for -1, a line without a CPU).
+	lastCPU int32
+	cpu     int
 
 	// text is the text of the block being replayed, which its events'
 	// spans index.
@@ -317,6 +321,8 @@ func (s *System) Replay(r io.Reader, opts ...ReplayOption) (*ReplayReport, error
 		failures: map[failKey]*ReplayFailure{},
 		freed:    map[int]*freeEchoes{},
 		lastTID:  -1,
+		lastCPU:  -1,
+		cpu:      -1,
 
 		unknownNames: map[string][]string{},
 	}
@@ -481,8 +487,13 @@ func (rp *replayer) task(ev *replayEvent) *memalloc.Task {
 		}
 		rp.lastTID, rp.lastTask = ev.TID, t
 	}
+	// The CPU of a run of events is mapped once: a division takes
+	// tens of cycles.
+	if ev.CPU != rp.lastCPU {
+		rp.lastCPU, rp.cpu = ev.CPU, int(ev.CPU)%rp.nrCPUs
+	}
 	// A line without a CPU (-1) leaves the task where it is.
-	if cpu := int(ev.CPU) % rp.nrCPUs; cpu != t.CPU() && cpu >= 0 {
+	if cpu := rp.cpu; cpu != t.CPU() && cpu >= 0 {
 		t.SetCPU(cpu)
 	}
 	return t

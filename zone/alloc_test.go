@@ -442,3 +442,89 @@ func pcpState(a *Allocator) string {
 	_ = a.WriteVmstat(&b)
 	return b.String()
 }
+
+// TestHighOrderWatermark: above order 0, zone_watermark_fast asks the
+// free lists too. With free pages far above the high watermark but every
+// free block on the buddy lists of order 0, an order-1 request fails the
+// zone's check, and neither AllocPages nor the general path takes the
+// order-1 block its pcp list holds; an order-0 request is served. A check
+// of the count alone would hand out the pcp block.
+func TestHighOrderWatermark(t *testing.T) {
+	cfg := Config{NrCPUs: 1, Sysctl: DefaultSysctl(), Nodes: []NodeConfig{{CPUs: []int{0}, Zones: []ZoneConfig{
+		{Type: gfp.ZoneDMA32, StartPFN: 4096, Spanned: 2048, Present: 2048, Managed: 2048},
+	}}}}
+	boot := func() (*Allocator, *memalloc.Task) {
+		a, err := New(cfg, Options{})
+		require.NoError(t, err)
+		tk := memalloc.NewTaskWith("t", memalloc.WithCPU(0))
+		// An order-1 block, and every page the zone gives order-0
+		// requests that may not wait.
+		b, err := a.AllocPages(tk, gfp.Kernel, 1)
+		require.NoError(t, err)
+		var pages []Page
+		for {
+			p, err := a.AllocPages(tk, gfp.NoWait, 0)
+			if err != nil {
+				break
+			}
+			pages = append(pages, p)
+		}
+		// Every other one back, to the buddy lists: free order-0
+		// blocks whose buddies stay allocated.
+		for _, p := range pages {
+			if p.PFN()%2 == 0 {
+				require.NoError(t, a.FreePages(tk, p, 0))
+			}
+		}
+		a.DrainAllPages(tk)
+		// The blocks of order 1 or more left below the min watermark
+		// taken too, as if allocated.
+		z := a.nodes[0].zones[gfp.ZoneDMA32]
+		z.mu.Lock()
+		for mt := range gfp.Migratetype(gfp.MigrateTypes) {
+			for {
+				if _, ok := z.rmqueueSmallest(nil, 1, mt, nil); !ok {
+					break
+				}
+			}
+		}
+		z.mu.Unlock()
+		require.NoError(t, a.FreePages(tk, b, 1)) // to the pcp list
+		return a, tk
+	}
+	fast, ft := boot()
+	general, gt := boot()
+	z := fast.nodes[0].zones[gfp.ZoneDMA32]
+	require.Greater(t, z.FreePages(), 4*z.wmarkPages(WmarkHigh), "free pages far above the high watermark")
+	require.False(t, z.suitableFreeList(1, 0), "no free block of order 1 or more on the buddy lists")
+	require.NotZero(t, z.pcp[0].lists[orderToPindex(mtUnmovable, 1)].n, "the order-1 block on the pcp list")
+	pf, errF := fast.AllocPages(ft, gfp.NoWait, 1)
+	_, errG := general.allocEntrySlow(gt, gfp.NoWait, 1)
+	require.Error(t, errG)
+	require.Error(t, errF, "the fast path handed out %v", pf)
+	require.Equal(t, pcpState(general), pcpState(fast))
+	_, err := fast.AllocPages(ft, gfp.NoWait, 0)
+	require.NoError(t, err)
+}
+
+// TestZeroingCost: a __GFP_ZERO request charges the clearing of every
+// page of its block to the clock, on the fast path (a block from the pcp
+// list) and the general one (a refill first), for each pcp order.
+func TestZeroingCost(t *testing.T) {
+	var charged int64
+	a, err := New(smallMachine(), Options{ZeroPageCost: 100, Advance: func(d int64) { charged += d }})
+	require.NoError(t, err)
+	tk := memalloc.NewTaskWith("t", memalloc.WithCPU(0))
+	for order := Order(0); order <= CostlyOrder; order++ {
+		for i := range 3 { // a refill, then blocks it left on the list
+			charged = 0
+			_, err := a.AllocPages(tk, gfp.Kernel|gfp.Zero, order)
+			require.NoError(t, err)
+			require.Equal(t, int64(100)<<order, charged, "order %d, request %d", order, i)
+		}
+		charged = 0
+		_, err := a.AllocPages(tk, gfp.Kernel, order)
+		require.NoError(t, err)
+		require.Zero(t, charged, "order %d without __GFP_ZERO", order)
+	}
+}

@@ -558,7 +558,9 @@ func (a *Allocator) NrCPUs() int { return len(a.cpuNode) }
 // rmqueue_pcplist do for the first zone when those hold; in every other
 // case nothing has changed when allocSlow takes the request. It is one
 // function, as the kernel inlines its fast path: every call costs on the
-// path most requests take.
+// path most requests take. The other pcp orders, 1 to
+// PAGE_ALLOC_COSTLY_ORDER, have the same common case out of line
+// (allocPCPOrder), so that order 0 pays nothing for them.
 //
 // Kernel: mm/page_alloc.c:__alloc_frozen_pages_noprof(),
 // get_page_from_freelist(), rmqueue_pcplist().
@@ -627,12 +629,78 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 }
 
 // allocEntrySlow is AllocPages for what its common case leaves: a request
-// to refuse, an order above 0, something watching, a task in a gfp scope.
+// to refuse, an order above 0 (the pcp orders' own common case first),
+// something watching, a task in a gfp scope.
 func (a *Allocator) allocEntrySlow(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
+	if order > 0 && order <= CostlyOrder && t != nil && t.Owner() == a.opts.Owner && a.watch.Load() == 0 && !t.InGFPScope() {
+		if pg, ok := a.allocPCPOrder(t, mask, order); ok {
+			return pg, nil
+		}
+	}
+	return a.allocGeneral(t, mask, order)
+}
+
+// allocGeneral is AllocPages by its general path alone: a request to
+// refuse, or allocSlow.
+func (a *Allocator) allocGeneral(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
 	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
 		return Page{}, a.refuseRequest(t, mask, order)
 	}
 	return a.allocSlow(t, mask, t.GFPContext(mask&a.allowedMask), order)
+}
+
+// allocPCPOrder is AllocPages's common case for the pcp orders above 0,
+// 1 to PAGE_ALLOC_COSTLY_ORDER, out of line so that the order-0 path most
+// requests take carries none of it: the preferred zone above its high
+// watermark, where above order 0 zone_watermark_fast asks the free lists
+// too, and not boosted; its pcp lock free and the order's list holding a
+// block. It reports false, having changed nothing, when any of that does
+// not hold, and allocSlow takes the request (TestFastPaths runs it
+// against the general path).
+//
+// Kernel: mm/page_alloc.c:get_page_from_freelist(), rmqueue_pcplist().
+func (a *Allocator) allocPCPOrder(t *memalloc.Task, mask gfp.Mask, order Order) (Page, bool) {
+	if invariants.Enabled {
+		t.GFPContext(mask) // its check that one goroutine at a time uses t
+	}
+	mask &= a.allowedMask // GFPContext: no scope
+	if uint(t.CPU()) >= uint(len(a.routes)) || mask&gfp.Account != 0 && a.kmem.charger != nil || mask.MobilityConflict() {
+		return Page{}, false
+	}
+	r := &a.routes[t.CPU()][routeIndex(mask)]
+	z := r.z
+	if z == nil || z.flags.Load()&(zoneBelowHigh|zoneBoostedWatermark) != 0 ||
+		!z.watermarkOKFree(order, z.wmarkPages(WmarkHigh), zoneOfBits[mask&gfp.ZoneMask], 0, z.freePages.Load()) {
+		return Page{}, false
+	}
+	mt := mask.Migratetype()
+	if a.mobilityDisabled {
+		mt = mtUnmovable
+	}
+	owner := psAlloc | uint8(order)
+	if mask&gfp.Movable != 0 {
+		owner |= psMovable
+	}
+	p := r.p
+	if !p.mu.TryLock() {
+		return Page{}, false
+	}
+	l := &p.lists[orderToPindex(mt, order)]
+	if l.n == 0 {
+		p.mu.Unlock()
+		return Page{}, false
+	}
+	p.freeCount >>= 1
+	pfn := z.pcpTake(p, l, order, owner, true, p.local)
+	p.mu.Unlock()
+	if !p.local {
+		z.numaRemote[NumaOther].Add(1)
+	}
+	z.sometimes()
+	if mask&gfp.Zero != 0 {
+		a.clearPages(order)
+	}
+	return Page{pfn: pfn}, true
 }
 
 // allocSlow is AllocPages past its common case: Explain's recording, or

@@ -217,7 +217,7 @@ func TestOwner(t *testing.T) {
 // TestFastPaths checks the written-out common cases of AllocPages and
 // FreePages against the general code they shortcut. Two identical machines
 // run the same random allocations and frees; one goes through AllocPages
-// and FreePages, the other through allocEntrySlow (prepare_alloc_pages and
+// and FreePages, the other through allocGeneral (prepare_alloc_pages and
 // get_page_from_freelist in full) and freeSlow (checkFree, freePrepare and
 // freeChecked). After every step their pcp lists and zones must agree field
 // for field. The steps drive every condition of the shortcuts: lists
@@ -281,7 +281,7 @@ func TestFastPaths(t *testing.T) {
 			contend(cpu)
 		}
 		pf, errF := fast.AllocPages(ft[cpu], mask, order)
-		pg, errG := general.allocEntrySlow(gt[cpu], mask, order)
+		pg, errG := general.allocGeneral(gt[cpu], mask, order)
 		require.Equal(t, errF == nil, errG == nil, "step %d", step)
 		require.Equal(t, pf, pg, "step %d", step)
 		return pf, errF == nil
@@ -392,7 +392,7 @@ func TestFastPathsTwoNodes(t *testing.T) {
 				if rng.IntN(2) == 0 || len(held) == 0 {
 					mask := masks[rng.IntN(len(masks))]
 					pf, errF := fast.AllocPages(ft[cpu], mask, 0)
-					pg, errG := general.allocEntrySlow(gt[cpu], mask, 0)
+					pg, errG := general.allocGeneral(gt[cpu], mask, 0)
 					require.Equal(t, errF == nil, errG == nil, "step %d", step)
 					require.Equal(t, pf, pg, "step %d: %s from CPU %d", step, mask, cpu)
 					held = append(held, pf)
@@ -499,7 +499,7 @@ func TestHighOrderWatermark(t *testing.T) {
 	require.False(t, z.suitableFreeList(1, 0), "no free block of order 1 or more on the buddy lists")
 	require.NotZero(t, z.pcp[0].lists[orderToPindex(mtUnmovable, 1)].n, "the order-1 block on the pcp list")
 	pf, errF := fast.AllocPages(ft, gfp.NoWait, 1)
-	_, errG := general.allocEntrySlow(gt, gfp.NoWait, 1)
+	_, errG := general.allocGeneral(gt, gfp.NoWait, 1)
 	require.Error(t, errG)
 	require.Error(t, errF, "the fast path handed out %v", pf)
 	require.Equal(t, pcpState(general), pcpState(fast))
@@ -526,5 +526,33 @@ func TestZeroingCost(t *testing.T) {
 		_, err := a.AllocPages(tk, gfp.Kernel, order)
 		require.NoError(t, err)
 		require.Zero(t, charged, "order %d without __GFP_ZERO", order)
+	}
+}
+
+// TestPCPOrderFastPath: an allocation of a pcp order above 0 whose
+// list holds a block takes allocPCPOrder's common case, and gets the
+// block the general path gives a twin machine.
+func TestPCPOrderFastPath(t *testing.T) {
+	boot := func() (*Allocator, *memalloc.Task) {
+		a, err := New(smallMachine(), Options{})
+		require.NoError(t, err)
+		return a, memalloc.NewTaskWith("t", memalloc.WithCPU(1))
+	}
+	fast, ft := boot()
+	general, gt := boot()
+	for order := Order(1); order <= CostlyOrder; order++ {
+		for _, mask := range []gfp.Mask{gfp.Kernel, gfp.HighUserMovable | gfp.Zero} {
+			// The first refills the list; the next find it holding blocks.
+			_, err := fast.AllocPages(ft, mask, order)
+			require.NoError(t, err)
+			_, err = general.allocGeneral(gt, mask, order)
+			require.NoError(t, err)
+			pf, ok := fast.allocPCPOrder(ft, mask, order)
+			require.True(t, ok, "order %d %s", order, mask)
+			pg, err := general.allocGeneral(gt, mask, order)
+			require.NoError(t, err)
+			require.Equal(t, pg, pf, "order %d %s", order, mask)
+			require.Equal(t, pcpState(general), pcpState(fast))
+		}
 	}
 }

@@ -631,20 +631,19 @@ func (a *Allocator) AllocPages(t *memalloc.Task, mask gfp.Mask, order Order) (Pa
 // allocEntrySlow is AllocPages for what its common case leaves: a request
 // to refuse, an order above 0 (the pcp orders' own common case first),
 // something watching, a task in a gfp scope.
+//
+// It calls allocSlow itself, not through a helper: page_owner records
+// the Go stack of an allocation in the stack depot, and a frame more
+// makes every stack longer, so that the depot's pools hold fewer
+// (examples/nested-mask counts the stacks not saved).
 func (a *Allocator) allocEntrySlow(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
-	if order > 0 && order <= CostlyOrder && t != nil && t.Owner() == a.opts.Owner && a.watch.Load() == 0 && !t.InGFPScope() {
+	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
+		return Page{}, a.refuseRequest(t, mask, order)
+	}
+	if order > 0 && order <= CostlyOrder && a.watch.Load() == 0 && !t.InGFPScope() {
 		if pg, ok := a.allocPCPOrder(t, mask, order); ok {
 			return pg, nil
 		}
-	}
-	return a.allocGeneral(t, mask, order)
-}
-
-// allocGeneral is AllocPages by its general path alone: a request to
-// refuse, or allocSlow.
-func (a *Allocator) allocGeneral(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
-	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
-		return Page{}, a.refuseRequest(t, mask, order)
 	}
 	return a.allocSlow(t, mask, t.GFPContext(mask&a.allowedMask), order)
 }

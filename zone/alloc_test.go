@@ -214,6 +214,15 @@ func TestOwner(t *testing.T) {
 	require.NoError(t, a.CheckInvariants())
 }
 
+// allocGeneral is AllocPages by its general path alone: allocEntrySlow
+// without allocPCPOrder, for the tests that run the fast paths against it.
+func (a *Allocator) allocGeneral(t *memalloc.Task, mask gfp.Mask, order Order) (Page, error) {
+	if t == nil || t.Owner() != a.opts.Owner || uint(t.CPU()) >= uint(len(a.cpuNode)) || uint(order) > uint(MaxPageOrder) {
+		return Page{}, a.refuseRequest(t, mask, order)
+	}
+	return a.allocSlow(t, mask, t.GFPContext(mask&a.allowedMask), order)
+}
+
 // TestFastPaths checks the written-out common cases of AllocPages and
 // FreePages against the general code they shortcut. Two identical machines
 // run the same random allocations and frees; one goes through AllocPages

@@ -125,7 +125,8 @@ func TestRmqueueRun(t *testing.T) {
 
 // TestRmqueueRuns runs one workload on two machines, one refilling its
 // pcp lists by runs and one a call at a time, and requires the same
-// blocks and the same buddy and pcp state after every step: allocations
+// blocks at every step and the same buddy and pcp state after every
+// fifth and at the end: allocations
 // of every pcp order and the THP order, with every mobility, frees, pcp
 // drains, and enough pressure that refills fall back to other
 // migratetypes' blocks.

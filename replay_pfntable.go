@@ -84,7 +84,9 @@ func (e pfnEntry) slot() blockSlot {
 // home returns the index where pfn's probe starts: a Fibonacci hash of
 // pfn's group of eight, then its place within the group.
 func (m *pfnTable) home(pfn uint64) int {
-	g := (pfn >> pfnTableGroup) * 0x9e3779b97f4a7c15 >> m.shift
+	// shift is below 64 (a table has pfnTableMin entries or more): the
+	// mask tells the compiler so, sparing it a shift's check.
+	g := (pfn >> pfnTableGroup) * 0x9e3779b97f4a7c15 >> (m.shift & 63)
 	return int(g<<pfnTableGroup | pfn&(1<<pfnTableGroup-1))
 }
 
@@ -146,6 +148,9 @@ func (m *pfnTable) take(pfn uint64, order int32, anyOrder bool) (blockSlot, bool
 		m.remove(i)
 	} else {
 		var ok bool
+		if len(m.wide) == 0 {
+			return 0, false // the common case, without a map lookup's call
+		}
 		if s, ok = m.wide[pfn]; !ok || !anyOrder && s.order() != order {
 			return 0, false
 		}

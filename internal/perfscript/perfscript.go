@@ -230,13 +230,12 @@ func (s *Scanner) Scan() bool {
 			return false
 		}
 		s.line++
-		line := b
-		b = skipBlanks(b)
-		if len(b) == 0 || b[0] == '#' {
+		event, err := s.parse(b)
+		if !event {
 			continue
 		}
-		if err := s.parse(b); err != nil {
-			if isFrame(line) {
+		if err != nil {
+			if isFrame(b) {
 				s.frames++
 				continue
 			}
@@ -397,32 +396,40 @@ func parseLine(b []byte, ev *Event, skip uint32) (dot int, err error) {
 	return 0, fmt.Errorf("%w: no \"TID [CPU] TIME:\" fields", ErrMalformed)
 }
 
-// parse decodes the event line b into s.ev: as a repeat of the last line
-// read in perf's columns where it is one, else by parseLine.
-func (s *Scanner) parse(b []byte) error {
+// parse decodes the line into s.ev: as a repeat of the last line read
+// in perf's columns where it is one, else by parseLine. It reports false,
+// and no error, for a line that holds no event: blank, or a comment.
+//
+// The repeat is tried on the line as it is, before its leading blanks
+// are skipped: perf pads a comm to its column, so a repeat has the same
+// blanks, and comparing them costs less than skipping them.
+func (s *Scanner) parse(line []byte) (event bool, err error) {
 	ev, r := &s.ev, &s.rep
-	if rest, ok := r.readHead(b, ev); ok {
+	if rest, ok := r.readHead(line, ev); ok {
 		s.repeats++
-		var err error
-		if r.readName(b, ev) {
+		if r.readName(line, ev) {
 			err = ev.fields(s.skip)
 		} else if err = ev.body(rest, s.skip); err == nil {
-			r.noteName(b, ev)
+			r.noteName(line, ev)
 		}
 		if err == nil {
 			s.repeated, r.last = r.last, true
 		}
-		return err
+		return true, err
+	}
+	b := skipBlanks(line)
+	if len(b) == 0 || b[0] == '#' {
+		return false, nil
 	}
 	dot, err := parseLine(b, ev, s.skip)
 	if err == nil {
 		noted := dot > 0 && !s.noRepeat
 		if noted {
-			r.note(b, dot, ev)
+			r.note(line, len(line)-len(b)+dot, ev)
 		}
 		s.repeated, r.last = false, noted
 	}
-	return err
+	return true, err
 }
 
 // Repeated reports whether the event Scan last read repeats the head of
@@ -440,8 +447,8 @@ func (s *Scanner) Repeated() bool { return s.repeated }
 // would read of it is then known, as the same bytes read the same. Its
 // fields are decoded as any line's.
 type repeat struct {
-	// line is the last line (after its leading blanks, as parseLine
-	// takes it); nil when there is none, or when the buffer it aliased
+	// line is the last line, with its leading blanks (the offsets below
+	// count them); nil when there is none, or when the buffer it aliased
 	// has moved. last says the last event read has its head.
 	line []byte
 	last bool
@@ -462,8 +469,9 @@ type repeat struct {
 	kind            Kind
 }
 
-// note records what parseLine read of b, a line whose head headColumns
-// read at its first '[', with its timestamp's dot at dot.
+// note records what parseLine read of b, a line (with its leading
+// blanks) whose head headColumns read at its first '[', with its
+// timestamp's dot at dot.
 func (r *repeat) note(b []byte, dot int, ev *Event) {
 	r.line, r.dot = b, dot
 	// headColumns wants 21 bytes from the '[' on; they hold the colon
@@ -490,8 +498,8 @@ func (r *repeat) noteName(b []byte, ev *Event) {
 }
 
 // readHead reads b's head when b repeats r's line up to its timestamp's dot,
-// followed by six digits and a colon, as headColumns would; it resets ev
-// first and returns what follows the colon.
+// leading blanks included, followed by six digits and a colon, as
+// headColumns would; it resets ev first and returns what follows the colon.
 func (r *repeat) readHead(b []byte, ev *Event) ([]byte, bool) {
 	d := r.dot
 	if r.line == nil || len(b) < r.min || b[d+7] != ':' || string(b[:d+1]) != string(r.line[:d+1]) {

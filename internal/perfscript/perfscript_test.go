@@ -599,6 +599,10 @@ func TestRepeats(t *testing.T) {
 		{"another CPU", []string{f, strings.Replace(f2, "[000]", "[001]", 1)}, 0},
 		{"another comm, as wide", []string{f, strings.Replace(f2, "tar", "cat", 1)}, 0},
 		{"the comm one column wider", []string{f, strings.Replace(f2, "  tar", " btar", 1)}, 0},
+		// The blanks before the comm are compared too, not skipped.
+		{"one blank more before the comm", []string{f, " " + f2, f2}, 0},
+		{"no blanks before the comm", []string{strings.TrimLeft(f, " "), strings.TrimLeft(f2, " ")}, 1},
+		{"a comment in the comm's column", []string{f, strings.Replace(f2, "tar", "#ar", 1), f2}, 1},
 		{"no fields", []string{strings.Replace(f, " kmem:mm_page_free: page=0x1 pfn=0x1 order=0", "sched:sched_foo:", 1), f2, f2}, 2},
 		{"fields after two blanks", []string{f, strings.Replace(f2, ": page", ":  page", 1), f2}, 2},
 		{"the name one column on", []string{f, strings.Replace(f2, "  kmem", " kmem:", 1), f2}, 2},

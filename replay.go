@@ -88,8 +88,9 @@ type ReplayReport struct {
 	// the mm_page_free_batched events of pages whose mm_page_free came
 	// first: free_unref_folios traces each folio twice, once as
 	// __free_pages_prepare frees it and once as it commits the batch, and
-	// the block was freed at the first. NilFrees counts kfree(NULL)
-	// (traced before kfree's NULL check). Skipped counts events a replay
+	// the block was freed at the first. NilFrees counts kfree(NULL) and
+	// kfree(ZERO_SIZE_PTR), traced before kfree's ZERO_OR_NULL_PTR check,
+	// and kmem_cache_free(NULL). Skipped counts events a replay
 	// does not act on (mm_page_alloc_zone_locked, mm_page_pcpu_drain, a
 	// failed alloc_vmap_area, and anything else).
 	Replayed, Refused, Unpaired, Batched, NilFrees, Skipped int64
@@ -97,6 +98,16 @@ type ReplayReport struct {
 	// held here, whose free the capture lost: the held block is freed
 	// first. Those frees are not events of the capture.
 	Reallocated int64
+	// FailedInCapture counts the allocations the capture shows failing:
+	// an mm_page_alloc of no page (pfn=0x0, page=(nil)), a kmalloc or
+	// kmem_cache_alloc of ptr=(nil). The kernel traces a failure as it
+	// does a success, with the NULL it returned. Each is made again and
+	// counted in Replayed, so that the machine goes through what the
+	// recorded one did (the slow path, reclaim, compaction); if it fails
+	// here too, it is in Failures. FailedInCaptureOnly counts those that
+	// succeeded here: as the recorded caller got nothing, and no event
+	// of the capture will free what it got, each is freed at once.
+	FailedInCapture, FailedInCaptureOnly int64
 	// UnknownFlags counts, per flag name the modelled kernel lacks (a
 	// capture of another kernel version or configuration), the
 	// allocations whose gfp_flags named it. They are made with the bits of
@@ -549,6 +560,18 @@ func (rp *replayer) pageAlloc(ev *replayEvent) {
 		return
 	}
 	t := rp.task(ev)
+	if ev.Failed {
+		rp.rep.FailedInCapture++
+		p, err := rp.s.AllocPages(t, mask, zone.Order(ev.Order))
+		rp.rep.Replayed++
+		if err != nil {
+			rp.fail(ev, mask, int64(ev.Order), err)
+			return
+		}
+		rp.rep.FailedInCaptureOnly++
+		rp.freeBlock(t, newBlockSlot(uint64(p.PFN()), ev.Order))
+		return
+	}
 	if s, ok := rp.pages.take(ev.Addr, 0, true); ok {
 		// The capture lost this block's free: free it now.
 		rp.rep.Reallocated++
@@ -685,7 +708,9 @@ func (rp *replayer) slabAlloc(ev *replayEvent) {
 		}
 	}
 	t := rp.task(ev)
-	if old, held := rp.objects[ev.Addr]; held {
+	if ev.Failed {
+		rp.rep.FailedInCapture++
+	} else if old, held := rp.objects[ev.Addr]; held {
 		rp.rep.Reallocated++
 		rp.freeObject(t, ev.Addr, old)
 	}
@@ -704,6 +729,11 @@ func (rp *replayer) slabAlloc(ev *replayEvent) {
 	rp.rep.Replayed++
 	if err != nil {
 		rp.fail(ev, mask, -ev.Size, err)
+		return
+	}
+	if ev.Failed {
+		rp.rep.FailedInCaptureOnly++
+		rp.release(t, replayObject{obj: o, cache: cache})
 		return
 	}
 	rp.objects[ev.Addr] = replayObject{obj: o, cache: cache}
@@ -728,7 +758,9 @@ func (rp *replayer) cache(ev *replayEvent) (*Cache, error) {
 }
 
 func (rp *replayer) slabFree(ev *replayEvent) {
-	if ev.Addr == 0 {
+	// kfree traces its argument before its ZERO_OR_NULL_PTR check:
+	// NULL, or ZERO_SIZE_PTR (16), what kmalloc(0) returns.
+	if ev.Addr == 0 || ev.Kind == perfscript.Kfree && ev.Addr <= zeroSizePtr {
 		rp.rep.NilFrees++
 		return
 	}
@@ -741,8 +773,17 @@ func (rp *replayer) slabFree(ev *replayEvent) {
 	rp.rep.Replayed++
 }
 
+// zeroSizePtr is ZERO_SIZE_PTR (include/linux/slab.h).
+const zeroSizePtr = 16
+
+// freeObject frees the object held for the recorded ptr.
 func (rp *replayer) freeObject(t *memalloc.Task, ptr uint64, o replayObject) {
 	delete(rp.objects, ptr)
+	rp.release(t, o)
+}
+
+// release frees o on the machine.
+func (rp *replayer) release(t *memalloc.Task, o replayObject) {
 	var err error
 	if o.cache != nil {
 		err = rp.s.KmemCacheFree(t, o.cache, o.obj)
@@ -951,6 +992,10 @@ func (r *ReplayReport) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "not replayed: %d unpaired frees, %d batched frees of pages mm_page_free freed, %d kfree(NULL), %d refused, %d other events; %d lost frees redone\n",
 		r.Unpaired, r.Batched, r.NilFrees, r.Refused, r.Skipped, r.Reallocated)
+	if r.FailedInCapture > 0 {
+		fmt.Fprintf(&b, "failed in the capture: %d allocations, made again; %d of them succeeded here and were freed at once\n",
+			r.FailedInCapture, r.FailedInCaptureOnly)
+	}
 	if len(r.UnknownFlags) > 0 {
 		names := make([]string, 0, len(r.UnknownFlags))
 		for n := range r.UnknownFlags {

@@ -50,7 +50,8 @@ type replayEvent struct {
 	Kind    perfscript.Kind
 	MaskOK  bool
 	Unknown bool
-	Failed  bool
+	// Failed says the recorded allocation failed (perfscript.Event's).
+	Failed bool
 	// NewThread says the event's TID or comm is not the previous event's
 	// in its block (the block's first event's always is).
 	NewThread bool
@@ -179,9 +180,9 @@ func (d *replayDecoder) decode(b *replayBlock) {
 		}
 		switch ev.Kind {
 		case perfscript.PageAlloc, perfscript.PageFree, perfscript.PageFreeBatched:
-			re.Addr, re.Order = ev.PFN, saturate32(ev.Order)
+			re.Addr, re.Order, re.Failed = ev.PFN, saturate32(ev.Order), ev.Failed
 		case perfscript.Kmalloc, perfscript.KmemCacheAlloc, perfscript.Kfree, perfscript.KmemCacheFree:
-			re.Addr, re.Size, re.Cache = ev.Ptr, ev.BytesReq, spanOf(b.text, ev.Cache)
+			re.Addr, re.Size, re.Cache, re.Failed = ev.Ptr, ev.BytesReq, spanOf(b.text, ev.Cache), ev.Failed
 		case perfscript.AllocVmapArea, perfscript.FreeVmapArea:
 			re.Addr, re.Size, re.Failed = ev.VAStart, int64(min(ev.Size, math.MaxInt64)), ev.Failed
 		}

@@ -196,6 +196,68 @@ func TestReplayBadInput(t *testing.T) {
 	require.True(t, errors.Is(err, boom))
 }
 
+// TestReplayCaptureFailures: the allocations a capture shows failing
+// (traced with the NULL they returned) are made again and, when they
+// succeed here, freed at once; they never stand for a block or object
+// that a later event could pair with.
+func TestReplayCaptureFailures(t *testing.T) {
+	s := newSystem(t, mmsim.DefaultConfig())
+	drainer := s.NewTask("drain")
+	free := func() (n int64) {
+		require.NoError(t, s.DrainAllPages(drainer))
+		for _, nd := range s.Nodes() {
+			for zt := range gfp.MaxNrZones {
+				if z := nd.Zone(gfp.ZoneType(zt)); z != nil {
+					n += z.FreePages()
+				}
+			}
+		}
+		return n
+	}
+	// The page events alone leave the machine's free pages as they were.
+	pages := strings.Join([]string{
+		"sh 1 [000] 1.000001: kmem:mm_page_alloc: page=(nil) pfn=0x0 order=2 migratetype=0 gfp_flags=GFP_KERNEL",
+		"sh 1 [000] 1.000002: kmem:mm_page_alloc: page=(nil) pfn=0x0 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+	}, "\n")
+	before := free()
+	rep, err := s.Replay(strings.NewReader(pages), mmsim.ReplayProgress(nil))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, rep.FailedInCaptureOnly)
+	require.Equal(t, before, free(), "what succeeded here was freed")
+
+	text := strings.Join([]string{
+		"sh 1 [000] 1.000001: kmem:mm_page_alloc: page=(nil) pfn=0x0 order=2 migratetype=0 gfp_flags=GFP_KERNEL",
+		"sh 1 [000] 1.000002: kmem:mm_page_alloc: page=(nil) pfn=0x0 order=2 migratetype=0 gfp_flags=GFP_KERNEL",
+		// Beyond MAX_PAGE_ORDER: it fails here too.
+		"sh 1 [000] 1.000003: kmem:mm_page_alloc: page=(nil) pfn=0x0 order=11 migratetype=0 gfp_flags=GFP_KERNEL|__GFP_NOWARN",
+		"sh 1 [000] 1.000004: kmem:mm_page_free: page=(nil) pfn=0x0 order=2",
+		"sh 1 [000] 1.000005: kmem:kmalloc: call_site=f+0x1 ptr=(nil) bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false",
+		"sh 1 [000] 1.000006: kmem:kmem_cache_alloc: call_site=f+0x1 ptr=(nil) bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false name=kmalloc-64",
+		"sh 1 [000] 1.000007: kmem:kfree: call_site=f+0x1 ptr=(nil)",
+		"sh 1 [000] 1.000008: kmem:kfree: call_site=f+0x1 ptr=0x10",
+		"sh 1 [000] 1.000009: kmem:kfree: call_site=f+0x1 ptr=0x11",
+	}, "\n")
+	active := s.KmemCache("kmalloc-64").ActiveObjects()
+	rep, err = s.Replay(strings.NewReader(text), mmsim.ReplayProgress(nil))
+	require.NoError(t, err)
+	require.Equal(t, active, s.KmemCache("kmalloc-64").ActiveObjects(), "what succeeded here was freed")
+	require.EqualValues(t, 5, rep.FailedInCapture)
+	require.EqualValues(t, 4, rep.FailedInCaptureOnly)
+	require.Zero(t, rep.Reallocated)
+	require.EqualValues(t, 5, rep.Replayed)
+	require.EqualValues(t, 2, rep.NilFrees) // NULL and ZERO_SIZE_PTR
+	require.EqualValues(t, 2, rep.Unpaired) // pfn 0 and 0x11: never allocated
+	requireEventsAddUp(t, rep)
+	require.Zero(t, rep.LiveBlocks)
+	require.Zero(t, rep.LiveObjects)
+	require.Len(t, rep.Failures, 1)
+	require.Equal(t, 11, rep.Failures[0].Order)
+	var out bytes.Buffer
+	require.NoError(t, rep.WriteText(&out))
+	require.Contains(t, out.String(), "failed in the capture: 5 allocations, made again; 4 of them succeeded here and were freed at once\n")
+	require.NoError(t, s.CheckInvariants())
+}
+
 // TestReplayWidePFNs: recorded pfns too wide for the pfn table's
 // entries (2^32 - 1 and up, to the largest a replay takes) pair their
 // allocations and frees as narrow ones do, with the same order check.

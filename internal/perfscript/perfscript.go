@@ -141,11 +141,20 @@ type Event struct {
 	Cache      []byte
 	CallSite   []byte
 
-	// The vmalloc events: the area's start and size, and whether the
-	// allocation failed.
+	// The vmalloc events: the area's start and size.
 	VAStart uint64
 	Size    uint64
-	Failed  bool
+
+	// Failed says the allocation the event traces failed. The kernel
+	// traces a failure as it does a success, with what the print fmt
+	// makes of the NULL it returned:
+	//   - mm_page_alloc: pfn=0x0 (page=(nil)). The entry's pfn is -1UL,
+	//     which the print fmt prints as 0; a real pfn 0 is never
+	//     allocated on x86, whose setup reserves the first 1 MiB
+	//     (arch/x86/kernel/setup.c).
+	//   - kmalloc and kmem_cache_alloc: ptr=(nil), or any ptr of 0.
+	//   - alloc_vmap_area: failed=1.
+	Failed bool
 
 	// Fields is the text after the event name.
 	Fields []byte
@@ -924,6 +933,7 @@ func (ev *Event) pageFields() bool {
 		}
 	}
 	ev.PFN = pfn
+	ev.Failed = pfn == 0 && ev.Kind == PageAlloc
 	if !keyAt(f, i+1, "order=") {
 		return false
 	}
@@ -1141,6 +1151,12 @@ func decodeFields(ev *Event) error {
 	}
 	if missing := need[ev.Kind] &^ seen; missing != 0 {
 		return fmt.Errorf("%w: %s: missing fields (%s)", ErrMalformed, ev.Name, missingNames(missing))
+	}
+	switch ev.Kind {
+	case PageAlloc:
+		ev.Failed = ev.PFN == 0
+	case Kmalloc, KmemCacheAlloc:
+		ev.Failed = ev.Ptr == 0
 	}
 	return nil
 }

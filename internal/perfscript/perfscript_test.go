@@ -654,6 +654,43 @@ func FuzzScanRepeats(f *testing.F) {
 
 // TestPagePfnText: the pfn is read from the page's digits when its text
 // is the same, and from its own otherwise.
+// TestFailed: an allocation event says it failed as the kernel traces a
+// failure, with the NULL it returned; frees and successes do not.
+func TestFailed(t *testing.T) {
+	const head = "             tar 17034 [000]   432.870411: "
+	for fields, want := range map[string]bool{
+		"kmem:mm_page_alloc: page=(nil) pfn=0x0 order=3 migratetype=1 gfp_flags=GFP_KERNEL":                      true,
+		"kmem:mm_page_alloc: page=0x1 pfn=0x1 order=3 migratetype=1 gfp_flags=GFP_KERNEL":                        false,
+		"kmem:mm_page_alloc: pfn=0x0 page=(nil) order=3 migratetype=1 gfp_flags=GFP_KERNEL":                      true, // decodeFields
+		"kmem:mm_page_alloc: page=0x1 pfn=0x1 order=3 migratetype=1 gfp_flags=GFP_KERNEL x=1":                    false,
+		"kmem:mm_page_alloc: page=(nil) pfn=0x0 order=3 migratetype=1 gfp_flags=GFP_KERNEL x=1":                  true,
+		"kmem:mm_page_free: page=(nil) pfn=0x0 order=0":                                                          false,
+		"kmem:mm_page_alloc_zone_locked: page=(nil) pfn=0x0 order=0 migratetype=1 percpu_refill=1":               false,
+		"kmem:kmalloc: call_site=f+0x1 ptr=(nil) bytes_req=32 bytes_alloc=32 gfp_flags=GFP_KERNEL":               true,
+		"kmem:kmalloc: call_site=f+0x1 ptr=0x0 bytes_req=32 bytes_alloc=32 gfp_flags=GFP_KERNEL":                 true,
+		"kmem:kmalloc: call_site=f+0x1 ptr=0xff bytes_req=32 bytes_alloc=32 gfp_flags=GFP_KERNEL":                false,
+		"kmem:kmem_cache_alloc: call_site=f+0x1 ptr=(nil) bytes_req=8 bytes_alloc=8 gfp_flags=GFP_KERNEL name=x": true,
+		"kmem:kfree: call_site=f+0x1 ptr=(nil)":                                                                  false,
+		"vmalloc:alloc_vmap_area: va_start: 0 size=8192 align=4096 vstart=0x1 vend=0x2 failed=1":                 true,
+		"vmalloc:alloc_vmap_area: va_start: 4096 size=8192 align=4096 vstart=0x1 vend=0x2 failed=0":              false,
+	} {
+		var ev Event
+		require.NoError(t, ParseLine([]byte(head+fields), &ev), fields)
+		require.Equal(t, want, ev.Failed, fields)
+	}
+	// A failure after a success, and the reverse, read as repeats.
+	text := head + "kmem:mm_page_alloc: page=(nil) pfn=0x0 order=3 migratetype=1 gfp_flags=GFP_KERNEL\n" +
+		strings.Replace(head, "411", "412", 1) + "kmem:mm_page_alloc: page=0x8 pfn=0x8 order=3 migratetype=1 gfp_flags=GFP_KERNEL\n" +
+		strings.Replace(head, "411", "413", 1) + "kmem:mm_page_alloc: page=(nil) pfn=0x0 order=3 migratetype=1 gfp_flags=GFP_KERNEL\n"
+	sc := NewScanner(strings.NewReader(text))
+	var got []bool
+	for sc.Scan() {
+		got = append(got, sc.Event().Failed)
+	}
+	require.Equal(t, []bool{true, false, true}, got)
+	require.Equal(t, 2, sc.repeats)
+}
+
 func TestPagePfnText(t *testing.T) {
 	for fields, want := range map[string]uint64{ // 0: malformed
 		"page=0x251fb8 pfn=0x251fb8 order=0":                       0x251fb8,

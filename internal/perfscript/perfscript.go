@@ -933,7 +933,6 @@ func (ev *Event) pageFields() bool {
 		}
 	}
 	ev.PFN = pfn
-	ev.Failed = pfn == 0 && ev.Kind == PageAlloc
 	if !keyAt(f, i+1, "order=") {
 		return false
 	}
@@ -964,7 +963,7 @@ func (ev *Event) pageFields() bool {
 		if bytes.IndexByte(v, ' ') >= 0 {
 			return false
 		}
-		ev.GFP = v
+		ev.GFP, ev.Failed = v, pfn == 0
 	}
 	return true
 }

@@ -796,7 +796,12 @@ func (rp *replayer) release(t *memalloc.Task, o replayObject) {
 }
 
 // vmapAlloc makes a recorded vmap area as a vmalloc of its size less the
-// guard page, with GFP_KERNEL (alloc_vmap_area records no mask).
+// guard page, with GFP_KERNEL (alloc_vmap_area records no mask). A failed
+// one (failed=1) is skipped: it failed for want of a free range between
+// vstart and vend (its va_start is -ENOENT or -ERANGE), not of memory, and
+// this machine's vmalloc space has ranges of its own; a caller that may
+// block then purges the lazily freed areas and retries, tracing again, so
+// the retry's event is the outcome (mm/vmalloc.c:alloc_vmap_area).
 func (rp *replayer) vmapAlloc(ev *replayEvent) {
 	if ev.Failed {
 		rp.rep.Skipped++

@@ -258,6 +258,30 @@ func TestReplayCaptureFailures(t *testing.T) {
 	require.NoError(t, s.CheckInvariants())
 }
 
+// TestReplayVmapAreaRetry: a failed alloc_vmap_area is skipped, not made:
+// a caller that may block purges and retries, and the retry's event is the
+// allocation (mm/vmalloc.c:alloc_vmap_area), so making both would hold two
+// areas for one.
+func TestReplayVmapAreaRetry(t *testing.T) {
+	s := newSystem(t, mmsim.DefaultConfig())
+	text := strings.Join([]string{
+		// va_start is -ENOENT when no free range fits (__alloc_vmap_area).
+		"sh 1 [000] 1.000001: vmalloc:alloc_vmap_area: va_start: 18446744073709551614 size=12288 align=4096 vstart=0xffffc90000000000 vend=0xffffe8ffffffffff failed=1",
+		"sh 1 [000] 1.000002: vmalloc:alloc_vmap_area: va_start: 18446683600570023936 size=12288 align=4096 vstart=0xffffc90000000000 vend=0xffffe8ffffffffff failed=0",
+		"sh 1 [000] 1.000003: vmalloc:free_vmap_area_noflush: va_start=0xffffc90000000000 nr_lazy=3 nr_lazy_max=32768",
+	}, "\n")
+	rep, err := s.Replay(strings.NewReader(text), mmsim.ReplayProgress(nil))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.Skipped)
+	require.EqualValues(t, 2, rep.Replayed)
+	require.Zero(t, rep.Unpaired)
+	require.Zero(t, rep.FailedInCapture)
+	require.Zero(t, rep.LiveVmalloc)
+	require.Empty(t, rep.Failures)
+	requireEventsAddUp(t, rep)
+	require.NoError(t, s.CheckInvariants())
+}
+
 // TestReplayWidePFNs: recorded pfns too wide for the pfn table's
 // entries (2^32 - 1 and up, to the largest a replay takes) pair their
 // allocations and frees as narrow ones do, with the same order check.

@@ -265,7 +265,9 @@ func TestReplayCaptureFailures(t *testing.T) {
 func TestReplayVmapAreaRetry(t *testing.T) {
 	s := newSystem(t, mmsim.DefaultConfig())
 	text := strings.Join([]string{
-		// va_start is -ENOENT when no free range fits (__alloc_vmap_area).
+		// va_start is -ENOENT when no free range fits (__alloc_vmap_area);
+		// vstart and vend bound x86-64's vmalloc space with four-level
+		// paging (Documentation/arch/x86/x86_64/mm.rst).
 		"sh 1 [000] 1.000001: vmalloc:alloc_vmap_area: va_start: 18446744073709551614 size=12288 align=4096 vstart=0xffffc90000000000 vend=0xffffe8ffffffffff failed=1",
 		"sh 1 [000] 1.000002: vmalloc:alloc_vmap_area: va_start: 18446683600570023936 size=12288 align=4096 vstart=0xffffc90000000000 vend=0xffffe8ffffffffff failed=0",
 		"sh 1 [000] 1.000003: vmalloc:free_vmap_area_noflush: va_start=0xffffc90000000000 nr_lazy=3 nr_lazy_max=32768",

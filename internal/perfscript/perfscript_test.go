@@ -652,8 +652,6 @@ func FuzzScanRepeats(f *testing.F) {
 	})
 }
 
-// TestPagePfnText: the pfn is read from the page's digits when its text
-// is the same, and from its own otherwise.
 // TestFailed: an allocation event says it failed as the kernel traces a
 // failure, with the NULL it returned; frees and successes do not.
 func TestFailed(t *testing.T) {
@@ -691,6 +689,8 @@ func TestFailed(t *testing.T) {
 	require.Equal(t, 2, sc.repeats)
 }
 
+// TestPagePfnText: the pfn is read from the page's digits when its text
+// is the same, and from its own otherwise.
 func TestPagePfnText(t *testing.T) {
 	for fields, want := range map[string]uint64{ // 0: malformed
 		"page=0x251fb8 pfn=0x251fb8 order=0":                       0x251fb8,
